@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The /dev/ummunotify backend: a thin layer over the kernel module.
+ *
+ * The module already speaks the protocol every backend presents to Java
+ * (coalesced ummunotify_event records, LAST with the counter, cause bits
+ * 0..15, a read-only counter page bumped with release order after the event
+ * is queued), so records are passed through untranslated.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ummu_backend.h"
+#include "ummu_backend_ummunotify.h"
+#include "ummu_util.h"
+
+#define UMMUNOTIFY_DEVICE "/dev/ummunotify"
+
+/* What we ask the kernel for; we keep whatever subset it grants. */
+#define WANTED_FEATURES UMMUNOTIFY_FEATURE_EVENT_CAUSE
+
+struct ummu_backend {
+	int fd;
+	uint32_t features;	/* granted by UMMUNOTIFY_EXCHANGE_FEATURES */
+	const volatile uint64_t *counter;
+	size_t page_size;
+};
+
+/* Names for the owner and group of the device node, for permission advice. */
+static void owner_names(const struct stat *st, char *user, size_t ulen,
+			char *group, size_t glen)
+{
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	char buf[1024];
+
+	if (getpwuid_r(st->st_uid, &pw, buf, sizeof(buf), &pwp) == 0 && pwp)
+		snprintf(user, ulen, "%s", pw.pw_name);
+	else
+		snprintf(user, ulen, "uid %u", (unsigned int)st->st_uid);
+	if (getgrgid_r(st->st_gid, &gr, buf, sizeof(buf), &grp) == 0 && grp)
+		snprintf(group, glen, "%s", gr.gr_name);
+	else
+		snprintf(group, glen, "gid %u", (unsigned int)st->st_gid);
+}
+
+/*
+ * Opens path read-only as the backend needs it, with the reason for a
+ * failure spelled out for the person who has to fix it.
+ */
+static int open_device(const char *path, char *why, size_t len)
+{
+	struct stat st;
+	int fd, e;
+
+	if (stat(path, &st) != 0) {
+		e = errno;
+		if (e == ENOENT)
+			return ummu_why(why, len, -ENOENT,
+					"module not loaded: %s missing (load ummunotify.ko, see kmod/README.md)",
+					path);
+		return ummu_why(why, len, -e, "stat(%s): %s", path,
+				UMMU_STRERROR(e));
+	}
+	if (!S_ISCHR(st.st_mode))
+		return ummu_why(why, len, -ENODEV,
+				"%s is not a character device (mode %06o): not the ummunotify module's node",
+				path, (unsigned int)st.st_mode);
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0)
+		return fd;
+	e = errno;
+	if (e == EACCES || e == EPERM) {
+		char user[64], group[64];
+
+		owner_names(&st, user, sizeof(user), group, sizeof(group));
+		return ummu_why(why, len, -e,
+				"open(%s, O_RDONLY): permission denied: the node is mode %04o owner %s group %s, and this process runs as uid %u gid %u (give it read access, e.g. a udev rule with GROUP/MODE, or add the user to group %s)",
+				path, (unsigned int)(st.st_mode & 07777), user, group,
+				(unsigned int)geteuid(), (unsigned int)getegid(), group);
+	}
+	if (e == ENXIO || e == ENODEV)
+		return ummu_why(why, len, -e,
+				"open(%s, O_RDONLY): %s: the node exists but no driver is bound to it (is ummunotify.ko loaded?)",
+				path, UMMU_STRERROR(e));
+	return ummu_why(why, len, -e, "open(%s, O_RDONLY): %s", path,
+			UMMU_STRERROR(e));
+}
+
+/* UMMUNOTIFY_EXCHANGE_FEATURES on a fresh fd; *granted gets the kernel's answer. */
+static int exchange_features(int fd, const char *path, uint32_t *granted,
+			     char *why, size_t len)
+{
+	__u32 features = WANTED_FEATURES;
+	int e;
+
+	while (ioctl(fd, UMMUNOTIFY_EXCHANGE_FEATURES, &features) != 0) {
+		e = errno;
+		if (e == EINTR)
+			continue;
+		if (e == ENOTTY || e == EINVAL)
+			return ummu_why(why, len, -e,
+					"ioctl(%s, UMMUNOTIFY_EXCHANGE_FEATURES, 0x%x): %s: this is not the ummunotify module of this project (too old or another driver)",
+					path, (unsigned int)WANTED_FEATURES, UMMU_STRERROR(e));
+		return ummu_why(why, len, -e,
+				"ioctl(%s, UMMUNOTIFY_EXCHANGE_FEATURES, 0x%x): %s",
+				path, (unsigned int)WANTED_FEATURES, UMMU_STRERROR(e));
+	}
+	/* The kernel answers with a subset; never trust more than we asked. */
+	*granted = features & WANTED_FEATURES;
+	return 0;
+}
+
+int ummu_ummunotify_probe_path(const char *path, char *why, size_t len)
+{
+	uint32_t granted;
+	int fd, ret;
+
+	fd = open_device(path, why, len);
+	if (fd < 0)
+		return fd;
+	ret = exchange_features(fd, path, &granted, why, len);
+	close(fd);
+	return ret;
+}
+
+int ummu_ummunotify_open_path(const char *path, struct ummu_backend **out,
+			      char *why, size_t len)
+{
+	struct ummu_backend *b;
+	long page;
+	void *p;
+	int ret, e;
+
+	*out = NULL;
+	page = sysconf(_SC_PAGESIZE);
+	if (page <= 0)
+		page = 4096;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return ummu_why(why, len, -ENOMEM, "out of memory");
+	b->page_size = (size_t)page;
+
+	b->fd = open_device(path, why, len);
+	if (b->fd < 0) {
+		ret = b->fd;
+		goto err_free;
+	}
+	/* Must come first: the module refuses it once the file was used (mapped). */
+	ret = exchange_features(b->fd, path, &b->features, why, len);
+	if (ret)
+		goto err_close;
+
+	p = mmap(NULL, b->page_size, PROT_READ, MAP_SHARED, b->fd, 0);
+	if (p == MAP_FAILED) {
+		e = errno;
+		ret = ummu_why(why, len, -e,
+			       "mmap(%s, %zu bytes, PROT_READ, MAP_SHARED): %s",
+			       path, b->page_size, UMMU_STRERROR(e));
+		goto err_close;
+	}
+	b->counter = p;
+	*out = b;
+	return 0;
+
+err_close:
+	close(b->fd);
+err_free:
+	free(b);
+	return ret;
+}
+
+static int un_probe(char *why, size_t len)
+{
+	return ummu_ummunotify_probe_path(UMMUNOTIFY_DEVICE, why, len);
+}
+
+static int un_open(struct ummu_backend **out, char *why, size_t len)
+{
+	return ummu_ummunotify_open_path(UMMUNOTIFY_DEVICE, out, why, len);
+}
+
+static uint32_t un_capabilities(const struct ummu_backend *b)
+{
+	uint32_t caps = UMMU_CAP_KERNEL_INVALIDATIONS | UMMU_CAP_UNMAP |
+			UMMU_CAP_REMAP | UMMU_CAP_MADVISE |
+			UMMU_CAP_MIGRATION_SWAP | UMMU_CAP_PROTECTION;
+
+	/*
+	 * Not FORK_CHILD: the module serves only the opener's address space
+	 * (EPERM from a child), and a child's own mm is not watched.
+	 */
+	if (b->features & UMMUNOTIFY_FEATURE_EVENT_CAUSE)
+		caps |= UMMU_CAP_EVENT_CAUSE;
+	return caps;
+}
+
+static int un_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
+		    uint64_t cookie, char *why, size_t len)
+{
+	struct ummunotify_register_ioctl r = {
+		.start = start,
+		.end = end,
+		.user_cookie = cookie,
+	};
+	int e;
+
+	if (start >= end)
+		return ummu_why(why, len, -EINVAL,
+				"empty or inverted range [0x%llx, 0x%llx)",
+				(unsigned long long)start, (unsigned long long)end);
+	while (ioctl(b->fd, UMMUNOTIFY_REGISTER_REGION, &r) != 0) {
+		e = errno;
+		if (e == EINTR)
+			continue;
+		switch (e) {
+		case EINVAL:
+			/* Range and flags were checked: the cookie is the culprit. */
+			return ummu_why(why, len, -e,
+					"cookie %llu is already watched by this file",
+					(unsigned long long)cookie);
+		case ENOSPC:
+			return ummu_why(why, len, -e,
+					"per-file registration limit reached (module parameter max_regions_per_file)");
+		case ENOMEM:
+			return ummu_why(why, len, -e,
+					"kernel out of memory (charged to this process's memory cgroup)");
+		case EPERM:
+			return ummu_why(why, len, -e,
+					"the device file belongs to another address space (opened before fork?)");
+		default:
+			return ummu_why(why, len, -e,
+					"ioctl(UMMUNOTIFY_REGISTER_REGION): %s",
+					UMMU_STRERROR(e));
+		}
+	}
+	return 0;
+}
+
+static int un_unwatch(struct ummu_backend *b, uint64_t cookie)
+{
+	__u64 c = cookie;
+
+	while (ioctl(b->fd, UMMUNOTIFY_UNREGISTER_REGION, &c) != 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+static ssize_t un_read(struct ummu_backend *b, struct ummunotify_event *buf,
+		       size_t max)
+{
+	ssize_t n;
+
+	if (max == 0)
+		return 0;
+	if (max > SSIZE_MAX / UMMU_EVENT_SIZE)
+		max = SSIZE_MAX / UMMU_EVENT_SIZE;
+	for (;;) {
+		n = read(b->fd, buf, max * UMMU_EVENT_SIZE);
+		if (n >= 0)
+			break;
+		if (errno == EAGAIN)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+	/* The module returns whole records only; a partial one would be a kernel bug. */
+	if (n % UMMU_EVENT_SIZE)
+		return -EIO;
+	return n / UMMU_EVENT_SIZE;
+}
+
+static const volatile uint64_t *un_counter(const struct ummu_backend *b)
+{
+	return b->counter;
+}
+
+static int un_pollfd(const struct ummu_backend *b)
+{
+	return b->fd;
+}
+
+static void un_close(struct ummu_backend *b)
+{
+	if (!b)
+		return;
+	munmap((void *)b->counter, b->page_size);
+	close(b->fd);
+	free(b);
+}
+
+const struct ummu_backend_ops ummu_ummunotify_ops = {
+	.name = "ummunotify",
+	.probe = un_probe,
+	.open = un_open,
+	.capabilities = un_capabilities,
+	.watch = un_watch,
+	.unwatch = un_unwatch,
+	.read = un_read,
+	.counter = un_counter,
+	.pollfd = un_pollfd,
+	.close = un_close,
+};
