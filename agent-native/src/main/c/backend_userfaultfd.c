@@ -1,66 +1,1167 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * userfaultfd backend (skeleton: not implemented yet).
+ * The userfaultfd backend: kernel-reported unmaps on stock kernels (>= 6.7)
+ * without the ummunotify module.
+ *
+ * How: one userfaultfd per backend, with UFFD_FEATURE_WP_ASYNC and
+ * EVENT_UNMAP | EVENT_REMOVE | EVENT_REMAP. Watched memory is registered in
+ * write-protect mode only and no page is ever write-protected (we never issue
+ * UFFDIO_WRITEPROTECT), so no access ever faults into userfaultfd and no thread
+ * ever blocks on one. What remains are the non-cooperative events, which the
+ * kernel sends for every registered VMA:
+ *   UFFD_EVENT_UNMAP  munmap, MAP_FIXED over, mremap shrink, brk shrink
+ *                     -> UMMU_CAUSE_UNMAP (UMMUNOTIFY_CAUSE_UNMAP)
+ *   UFFD_EVENT_REMAP  mremap moved the range away: the old range is reported
+ *                     -> UMMU_CAUSE_REMAP
+ *   UFFD_EVENT_REMOVE madvise(MADV_DONTNEED/MADV_FREE/MADV_REMOVE)
+ *                     -> UMMU_CAUSE_REMOVE
+ *
+ * What it cannot see (hence no KERNEL_INVALIDATIONS, MIGRATION_SWAP,
+ * PROTECTION or FORK_CHILD capability): page migration and NUMA balancing,
+ * swap-out, reclaim, KSM and THP collapse (none of them is a userfaultfd
+ * event); shmdt() (the kernel passes no userfaultfd context on that path);
+ * truncation of a mapped file (pages vanish without an event); mprotect();
+ * and the forked child: EVENT_FORK is not requested (it would make every
+ * fork() wait for our reader and needs CAP_SYS_PTRACE), so the kernel drops
+ * the registration in the child and the child is not monitored at all.
+ *
+ * Registration granularity. userfaultfd registers pages and a registration
+ * whose bounds fall inside a VMA splits it; one split per watch would run a
+ * process with 100 000 watches into vm.max_map_count. So we register whole
+ * VMAs (a "region": the VMA containing the watch at the time, clipped against
+ * regions we already hold), share a region between every watch that falls in
+ * it, and unregister a region only when no watch overlaps it any more. The
+ * watch interval tree is the reference count: "does any watch overlap this
+ * region" is one O(log n) query, and it also counts watches that belong to a
+ * region the reader retired (see below), which a per-region counter would
+ * miss. Registering the whole VMA has side effects we accept: another
+ * userfaultfd user in the process gets EBUSY for the rest of that VMA, and
+ * khugepaged does not collapse registered VMAs.
+ *
+ * When an UNMAP or REMAP hits a region, the kernel has dropped those pages'
+ * registration; the reader retires the region (conservatively, whole) so
+ * that a new mapping at the same address is registered afresh. Surviving
+ * parts of a retired region stay registered in the kernel (harmless) and are
+ * re-registered, without any split, by the next watch that needs them.
+ *
+ * Threads and locks (the kernel blocks an unmapping thread until its event
+ * has been read from the userfaultfd, so everything below exists to make
+ * sure the reader can always read):
+ *   reader    a pthread created at open. It poll()s, read()s events into a
+ *             buffer preallocated inside the backend, and only then takes
+ *             `lock`. It never calls malloc/free/munmap/madvise, never
+ *             touches watched memory through a faulting access that could
+ *             wait (nothing is ever write-protected), never calls the JVM.
+ *   lock      protects the watch trees, the event queue and the region tree.
+ *             Nobody holds it across a system call that can free or unmap
+ *             memory, across malloc/free, or across a userfaultfd ioctl: the
+ *             only syscalls made under it are eventfd reads and writes.
+ *   reg_lock  serializes the decisions to register/unregister regions with
+ *             the ioctls that carry them out, so they reach the kernel in the
+ *             order they were decided. It is held across UFFDIO_REGISTER,
+ *             UFFDIO_UNREGISTER, the VMA lookup and malloc/free. The reader
+ *             never takes it, so a holder that blocks (UFFDIO_REGISTER takes
+ *             the mmap write lock and can wait for it; a free() under it can
+ *             munmap a watched range and wait for the reader) only ever waits
+ *             for things that make progress without it. Order: reg_lock
+ *             before lock.
+ *   Can UFFDIO_REGISTER block? It takes mmap_write_lock(), so it waits for
+ *   any mmap_lock holder. No kernel path waits for our reader while holding
+ *   mmap_lock: munmap/mremap queue their event under the lock and wait for
+ *   completion only after mmap_write_unlock(), madvise drops mmap_read_lock()
+ *   before waiting for a REMOVE, and with EVENT_FORK off fork never waits.
+ *   So it blocks only for a bounded time; we still keep `lock` out of it so
+ *   the reader is never delayed by it.
+ *
+ * Ordering of the counter against munmap() returning: NOT the module's
+ * guarantee. The kernel (fs/userfaultfd.c, userfaultfd_ctx_read() ->
+ * userfaultfd_event_complete()) releases the unmapping thread when the event
+ * is dequeued inside our read(2), i.e. before read(2) has even returned to
+ * the reader, let alone before the reader queued a record and bumped the
+ * counter. A thread that checks the counter right after munmap() returns can
+ * therefore still see the old value for a short while. What we guarantee
+ * instead: the word at offset 8 of the counter page (UFFD_SEQ_OFFSET) is a
+ * reader batch sequence, odd from before the reader calls read(2) until after
+ * it has queued the records and bumped the counter for that batch. Since
+ * the kernel releases the unmapper only after that odd store (through its
+ * wait-queue lock), a thread whose munmap() of a watched range has returned
+ * and then loads the sequence (acquire) sees either an odd value (batch in
+ * flight: wait, or take the slow path) or the even value stored after the
+ * bump, in which case the counter has moved. ops->read waits for an odd
+ * sequence to turn even before draining, so a drain issued after munmap()
+ * returned always reports the event. A fast path that reads only offset 0
+ * may miss the event for the duration of one reader batch.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <linux/futex.h>
+#include <linux/userfaultfd.h>
 
 #include "ummu_backend.h"
+#include "uffd_tree.h"
+
+/* The build machine's headers may predate the features we need. */
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
+#endif
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+
+/* PROCMAP_QUERY (Linux 6.11): the VMA containing an address, in O(log n). */
+struct uffd_procmap_query {
+	uint64_t size;
+	uint64_t query_flags;
+	uint64_t query_addr;
+	uint64_t vma_start;
+	uint64_t vma_end;
+	uint64_t vma_flags;
+	uint64_t vma_page_size;
+	uint64_t vma_offset;
+	uint64_t inode;
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint32_t vma_name_size;
+	uint32_t build_id_size;
+	uint64_t vma_name_addr;
+	uint64_t build_id_addr;
+};
+#define UFFD_PROCMAP_QUERY _IOWR('f', 17, struct uffd_procmap_query)
+
+/*
+ * Required: WP_ASYNC (writes to registered memory never wait) and the three
+ * non-cooperative events. WP_UNPOPULATED is implied by WP_ASYNC. We ask for
+ * WP_HUGETLBFS_SHMEM when offered: with WP_ASYNC and write-protect-only
+ * registration the kernel accepts any memory type (vma_can_userfault()), but
+ * kernels that check shmem/hugetlbfs separately want the bit.
+ */
+#define UFFD_REQUIRED (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_EVENT_UNMAP | \
+		       UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_REMAP)
+#define UFFD_OPTIONAL (UFFD_FEATURE_WP_HUGETLBFS_SHMEM | \
+		       UFFD_FEATURE_WP_UNPOPULATED)
+
+/* Counter page layout (see the ordering note above). */
+#define UFFD_SEQ_OFFSET 8
+
+#define UFFD_MSG_BATCH 64
+#define UFFD_REG_ATTEMPTS 8
+
+struct uffd_watch {
+	struct uffd_node range;	/* key = start, key2 = cookie, end = end */
+	struct uffd_node byck;	/* key = cookie */
+	uint64_t start, end, cookie;
+	/* Event record, coalesced in place (no allocation in the reader). */
+	struct uffd_watch *qnext, *qprev;
+	bool queued;
+	uint32_t flags;
+	uint64_t hint_start, hint_end;
+};
+
+struct uffd_region {
+	struct uffd_node node;	/* key = start, end = end */
+	struct uffd_region *next;	/* retired list / local lists */
+};
+
+struct ummu_backend {
+	int uffd;
+	int evfd;		/* pollfd: readable while records are pending */
+	int stopfd;		/* wakes the reader at close */
+	int mapsfd;		/* /proc/self/maps, for VMA lookups */
+	bool procmap_query;	/* PROCMAP_QUERY works on mapsfd */
+	uint64_t features;
+	long page;
+	volatile uint64_t *counter;	/* page; [0] counter, +8 reader seq */
+	uint32_t *seq;
+	uint32_t seq_waiters;
+	pthread_t reader;
+	bool reader_started;
+
+	pthread_mutex_t reg_lock;
+	pthread_mutex_t lock;
+	/* under lock: */
+	struct uffd_node *watches;	/* by range */
+	struct uffd_node *cookies;	/* by cookie */
+	struct uffd_node *regions;	/* live registered regions, disjoint */
+	struct uffd_region *retired;	/* retired by the reader, to free */
+	struct uffd_watch *qhead, *qtail;
+	bool need_last;		/* an INVAL was read since the last LAST */
+	bool signalled;		/* evfd holds a count */
+	uint32_t rng;
+
+	/* reader only: */
+	struct uffd_msg msgs[UFFD_MSG_BATCH];
+};
+
+static const char *errname(int e)
+{
+	switch (e) {
+	case EPERM: return "EPERM";
+	case ENOENT: return "ENOENT";
+	case ENOMEM: return "ENOMEM";
+	case EFAULT: return "EFAULT";
+	case EBUSY: return "EBUSY";
+	case EINVAL: return "EINVAL";
+	case ENOSYS: return "ENOSYS";
+	case EACCES: return "EACCES";
+	case EMFILE: return "EMFILE";
+	case ENFILE: return "ENFILE";
+	case EAGAIN: return "EAGAIN";
+	case ENOTTY: return "ENOTTY";
+	case ENODEV: return "ENODEV";
+	default: return "errno";
+	}
+}
+
+static void say(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void say(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- descriptor creation and feature probe ---- */
+
+/*
+ * The syscall first (UFFD_USER_MODE_ONLY works with
+ * vm.unprivileged_userfaultfd=0), then /dev/userfaultfd, which a container's
+ * seccomp profile may leave open while it refuses the syscall.
+ */
+static int uffd_create(char *why, size_t len)
+{
+	int flags = O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY;
+	int fd, sys_err, dev_err, dev;
+
+	fd = (int)syscall(SYS_userfaultfd, flags);
+	if (fd >= 0)
+		return fd;
+	sys_err = errno;
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev >= 0) {
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, flags);
+		dev_err = errno;
+		close(dev);
+		if (fd >= 0)
+			return fd;
+	} else {
+		dev_err = errno;
+	}
+	if (sys_err == ENOSYS)
+		say(why, len,
+		    "userfaultfd(2): ENOSYS, the kernel lacks CONFIG_USERFAULTFD or a seccomp filter refuses the call; /dev/userfaultfd: %s (%s)",
+		    errname(dev_err), strerror(dev_err));
+	else if (sys_err == EPERM)
+		say(why, len,
+		    "userfaultfd(2): EPERM, refused (seccomp filter, container policy or vm.unprivileged_userfaultfd); /dev/userfaultfd: %s (%s)",
+		    errname(dev_err), strerror(dev_err));
+	else if (sys_err == EINVAL)
+		say(why, len,
+		    "userfaultfd(2): EINVAL, kernel older than 5.11 (no UFFD_USER_MODE_ONLY); /dev/userfaultfd: %s (%s)",
+		    errname(dev_err), strerror(dev_err));
+	else
+		say(why, len, "userfaultfd(2): %s (%s); /dev/userfaultfd: %s (%s)",
+		    errname(sys_err), strerror(sys_err), errname(dev_err),
+		    strerror(dev_err));
+	return -sys_err;
+}
+
+static void name_missing(uint64_t missing, char *buf, size_t len)
+{
+	static const struct {
+		uint64_t bit;
+		const char *name;
+	} names[] = {
+		{ UFFD_FEATURE_WP_ASYNC, "WP_ASYNC (Linux 6.7)" },
+		{ UFFD_FEATURE_EVENT_UNMAP, "EVENT_UNMAP" },
+		{ UFFD_FEATURE_EVENT_REMOVE, "EVENT_REMOVE" },
+		{ UFFD_FEATURE_EVENT_REMAP, "EVENT_REMAP" },
+	};
+	size_t i, off = 0;
+
+	buf[0] = 0;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(missing & names[i].bit))
+			continue;
+		off += snprintf(buf + off, off < len ? len - off : 0, "%s%s",
+				off ? ", " : "", names[i].name);
+		if (off >= len)
+			break;
+	}
+}
+
+/*
+ * Opens a userfaultfd with our features. The supported set is learnt on a
+ * throwaway descriptor (UFFDIO_API may be issued once per descriptor), so
+ * that the refusal can name exactly what is missing.
+ */
+static int uffd_open_fd(uint64_t *features, char *why, size_t len)
+{
+	struct uffdio_api api;
+	struct utsname u;
+	uint64_t want;
+	char missing[160];
+	int fd, e;
+
+	fd = uffd_create(why, len);
+	if (fd < 0)
+		return fd;
+	memset(&api, 0, sizeof(api));
+	api.api = UFFD_API;
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		e = errno;
+		close(fd);
+		say(why, len, "UFFDIO_API(features=0): %s (%s)", errname(e),
+		    strerror(e));
+		return -e;
+	}
+	close(fd);
+	if ((api.features & UFFD_REQUIRED) != UFFD_REQUIRED) {
+		name_missing(UFFD_REQUIRED & ~api.features, missing,
+			     sizeof(missing));
+		if (uname(&u) < 0)
+			strcpy(u.release, "?");
+		say(why, len,
+		    "userfaultfd lacks %s on kernel %s (needs Linux >= 6.7 with WP_ASYNC)",
+		    missing, u.release);
+		return -EOPNOTSUPP;
+	}
+	want = UFFD_REQUIRED | (api.features & UFFD_OPTIONAL);
+
+	fd = uffd_create(why, len);
+	if (fd < 0)
+		return fd;
+	memset(&api, 0, sizeof(api));
+	api.api = UFFD_API;
+	api.features = want;
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		e = errno;
+		close(fd);
+		say(why, len, "UFFDIO_API(features=0x%" PRIx64 "): %s (%s)",
+		    want, errname(e), strerror(e));
+		return -e;
+	}
+	*features = api.features;
+	return fd;
+}
 
 static int uffd_probe(char *why, size_t len)
 {
-	if (why && len)
-		snprintf(why, len, "userfaultfd backend: not implemented yet");
-	return -ENOSYS;
+	uint64_t features;
+	int fd = uffd_open_fd(&features, why, len);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+/* ---- VMA lookup ---- */
+
+/*
+ * [*vs, *ve) := the VMA containing addr. -ENOENT when addr is not mapped.
+ * Called under reg_lock only (may allocate).
+ */
+static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
+		  uint64_t *ve)
+{
+	char *buf;
+	size_t cap = 1 << 16, have = 0, i;
+	ssize_t n;
+	int ret = -ENOENT;
+
+	if (b->procmap_query) {
+		struct uffd_procmap_query q;
+
+		memset(&q, 0, sizeof(q));
+		q.size = sizeof(q);
+		q.query_addr = addr;
+		if (ioctl(b->mapsfd, UFFD_PROCMAP_QUERY, &q) == 0) {
+			*vs = q.vma_start;
+			*ve = q.vma_end;
+			return 0;
+		}
+		return errno == ENOENT ? -ENOENT : -errno;
+	}
+
+	/* Before Linux 6.11: scan /proc/self/maps, one line at a time. */
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	if (lseek(b->mapsfd, 0, SEEK_SET) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (;;) {
+		n = read(b->mapsfd, buf + have, cap - have - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			goto out;
+		}
+		have += (size_t)n;
+		buf[have] = 0;
+		i = 0;
+		for (;;) {
+			char *nl = memchr(buf + i, '\n', have - i);
+			unsigned long long s, e;
+
+			if (!nl)
+				break;
+			if (sscanf(buf + i, "%llx-%llx", &s, &e) == 2 &&
+			    s <= addr && addr < e) {
+				*vs = s;
+				*ve = e;
+				ret = 0;
+				goto out;
+			}
+			i = (size_t)(nl - buf) + 1;
+		}
+		memmove(buf, buf + i, have - i);
+		have -= i;
+		if (n == 0)
+			break;
+	}
+out:
+	free(buf);
+	return ret;
+}
+
+/* ---- the event queue (under lock) ---- */
+
+static bool pending(const struct ummu_backend *b)
+{
+	return b->qhead || b->need_last;
+}
+
+static void signal_pollfd(struct ummu_backend *b)
+{
+	uint64_t one = 1;
+
+	if (b->signalled || !pending(b))
+		return;
+	/* An eventfd write cannot block here: the count stays at most 1. */
+	if (write(b->evfd, &one, sizeof(one)) == sizeof(one))
+		b->signalled = true;
+}
+
+static void unsignal_pollfd(struct ummu_backend *b)
+{
+	uint64_t v;
+
+	if (!b->signalled || pending(b))
+		return;
+	if (read(b->evfd, &v, sizeof(v)) == sizeof(v) || errno == EAGAIN)
+		b->signalled = false;
+}
+
+static void enqueue(struct ummu_backend *b, struct uffd_watch *w)
+{
+	w->queued = true;
+	w->qnext = NULL;
+	w->qprev = b->qtail;
+	if (b->qtail)
+		b->qtail->qnext = w;
+	else
+		b->qhead = w;
+	b->qtail = w;
+}
+
+static void dequeue(struct ummu_backend *b, struct uffd_watch *w)
+{
+	if (!w->queued)
+		return;
+	if (w->qprev)
+		w->qprev->qnext = w->qnext;
+	else
+		b->qhead = w->qnext;
+	if (w->qnext)
+		w->qnext->qprev = w->qprev;
+	else
+		b->qtail = w->qprev;
+	w->qnext = NULL;
+	w->qprev = NULL;
+	w->queued = false;
+}
+
+/* ---- the reader thread ---- */
+
+struct hit_ctx {
+	struct ummu_backend *b;
+	uint64_t s, e;
+	uint32_t cause;
+	unsigned int hits;
+};
+
+/* The module's coalescing rule, applied to one watch. */
+static void hit_watch(struct uffd_node *n, void *arg)
+{
+	struct hit_ctx *h = arg;
+	struct uffd_watch *w = (struct uffd_watch *)((char *)n -
+				offsetof(struct uffd_watch, range));
+
+	if (!w->queued) {
+		w->flags = UMMUNOTIFY_EVENT_FLAG_HINT | h->cause;
+		w->hint_start = h->s > w->start ? h->s : w->start;
+		w->hint_end = h->e < w->end ? h->e : w->end;
+		enqueue(h->b, w);
+	} else {
+		w->flags = (w->flags & ~UMMUNOTIFY_EVENT_FLAG_HINT) | h->cause;
+		w->hint_start = w->start;
+		w->hint_end = w->end;
+	}
+	h->hits++;
+}
+
+/*
+ * The kernel dropped the registration of [s, e): retire every live region
+ * overlapping it. Allocation-free: retired regions wait on b->retired for a
+ * watching thread to free them.
+ */
+static void retire_regions(struct ummu_backend *b, uint64_t s, uint64_t e)
+{
+	struct uffd_node *n = uffd_tree_floor(b->regions, s);
+
+	if (!n || n->end <= s)
+		n = uffd_tree_after(b->regions, s);
+	while (n && n->key < e) {
+		struct uffd_region *r = (struct uffd_region *)n;
+		uint64_t key = n->key;
+
+		b->regions = uffd_tree_erase(b->regions, n);
+		r->next = b->retired;
+		b->retired = r;
+		n = uffd_tree_after(b->regions, key);
+	}
+}
+
+static void handle_msg(struct ummu_backend *b, const struct uffd_msg *m)
+{
+	struct hit_ctx h = { .b = b };
+	bool unmapped = false;
+
+	switch (m->event) {
+	case UFFD_EVENT_UNMAP:
+		h.s = m->arg.remove.start;
+		h.e = m->arg.remove.end;
+		h.cause = UMMU_EVENT_FLAG_CAUSE(UMMUNOTIFY_CAUSE_UNMAP);
+		unmapped = true;
+		break;
+	case UFFD_EVENT_REMAP:
+		h.s = m->arg.remap.from;
+		h.e = m->arg.remap.from + m->arg.remap.len;
+		h.cause = UMMU_EVENT_FLAG_CAUSE(UMMU_CAUSE_REMAP);
+		unmapped = true;
+		break;
+	case UFFD_EVENT_REMOVE:
+		h.s = m->arg.remove.start;
+		h.e = m->arg.remove.end;
+		h.cause = UMMU_EVENT_FLAG_CAUSE(UMMU_CAUSE_REMOVE);
+		break;
+	default:
+		/* No page faults (nothing is write-protected), no forks. */
+		return;
+	}
+	if (h.s >= h.e)
+		return;
+	uffd_tree_overlaps(b->watches, h.s, h.e, hit_watch, &h);
+	if (unmapped)
+		retire_regions(b, h.s, h.e);
+	if (h.hits) {
+		/* Records first, then the bump: Java's acquire load pairs. */
+		__atomic_store_n(b->counter, *b->counter + 1, __ATOMIC_RELEASE);
+		signal_pollfd(b);
+	}
+}
+
+static void *reader_main(void *arg)
+{
+	struct ummu_backend *b = arg;
+	struct pollfd p[2] = {
+		{ .fd = b->uffd, .events = POLLIN },
+		{ .fd = b->stopfd, .events = POLLIN },
+	};
+	ssize_t n;
+	size_t i;
+
+	for (;;) {
+		if (poll(p, 2, -1) < 0)
+			continue;	/* EINTR; nothing else can fail here */
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & (POLLIN | POLLERR | POLLHUP)))
+			continue;
+		/*
+		 * Odd before read(2): the kernel releases the unmapping thread
+		 * inside read(2), so this store is ordered before its return.
+		 */
+		__atomic_add_fetch(b->seq, 1, __ATOMIC_SEQ_CST);
+		n = read(b->uffd, b->msgs, sizeof(b->msgs));
+		if (n > 0) {
+			pthread_mutex_lock(&b->lock);
+			for (i = 0; i < (size_t)n / sizeof(b->msgs[0]); i++)
+				handle_msg(b, &b->msgs[i]);
+			pthread_mutex_unlock(&b->lock);
+		}
+		__atomic_add_fetch(b->seq, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
+			syscall(SYS_futex, b->seq, FUTEX_WAKE_PRIVATE, INT_MAX,
+				NULL, NULL, 0);
+	}
+	return NULL;
+}
+
+/* Wait until no reader batch is in flight (see the ordering note). */
+static void wait_reader_batch(struct ummu_backend *b)
+{
+	uint32_t s = __atomic_load_n(b->seq, __ATOMIC_ACQUIRE);
+
+	while (s & 1) {
+		__atomic_add_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
+		syscall(SYS_futex, b->seq, FUTEX_WAIT_PRIVATE, s, NULL, NULL, 0);
+		__atomic_sub_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
+		s = __atomic_load_n(b->seq, __ATOMIC_ACQUIRE);
+	}
+}
+
+/* ---- open / close ---- */
+
+static void free_region_node(struct uffd_node *n, void *arg)
+{
+	(void)arg;
+	free(n);
+}
+
+static void free_watch_node(struct uffd_node *n, void *arg)
+{
+	(void)arg;
+	free((char *)n - offsetof(struct uffd_watch, byck));
+}
+
+static void free_regions(struct uffd_region *r)
+{
+	while (r) {
+		struct uffd_region *next = r->next;
+
+		free(r);
+		r = next;
+	}
+}
+
+static void uffd_close(struct ummu_backend *b)
+{
+	uint64_t one = 1;
+
+	if (!b)
+		return;
+	if (b->reader_started) {
+		while (write(b->stopfd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+		pthread_join(b->reader, NULL);
+	}
+	/*
+	 * Only now: closing the descriptor while the reader polls it would
+	 * keep the file alive. The release unregisters every VMA and frees any
+	 * thread still waiting for an event to be read.
+	 */
+	if (b->uffd >= 0)
+		close(b->uffd);
+	if (b->evfd >= 0)
+		close(b->evfd);
+	if (b->stopfd >= 0)
+		close(b->stopfd);
+	if (b->mapsfd >= 0)
+		close(b->mapsfd);
+	uffd_tree_destroy(b->cookies, free_watch_node, NULL);
+	uffd_tree_destroy(b->regions, free_region_node, NULL);
+	free_regions(b->retired);
+	pthread_mutex_destroy(&b->lock);
+	pthread_mutex_destroy(&b->reg_lock);
+	if (b->counter)
+		munmap((void *)b->counter, (size_t)b->page);
+	munmap(b, sizeof(*b));
 }
 
 static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 {
+	struct ummu_backend *b;
+	struct uffd_procmap_query q;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	void *page;
+	int ret, fd;
+	uint64_t features;
+
 	*out = NULL;
-	return uffd_probe(why, len);
+	fd = uffd_open_fd(&features, why, len);
+	if (fd < 0)
+		return fd;
+	/*
+	 * Our own mapping rather than the malloc heap: the reader writes into
+	 * this structure, and it should not share a VMA with anything a user
+	 * watches.
+	 */
+	b = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b == MAP_FAILED) {
+		ret = -errno;
+		close(fd);
+		say(why, len, "mmap(%zu) for the backend state: %s", sizeof(*b),
+		    strerror(-ret));
+		return ret;
+	}
+	b->uffd = fd;
+	b->evfd = -1;
+	b->stopfd = -1;
+	b->mapsfd = -1;
+	b->features = features;
+	b->page = sysconf(_SC_PAGESIZE);
+	b->rng = 0x9e3779b9u ^ (uint32_t)(uintptr_t)b;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_mutex_init(&b->reg_lock, NULL);
+
+	page = mmap(NULL, (size_t)b->page, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED) {
+		ret = -errno;
+		say(why, len, "mmap(%ld) for the counter page: %s", b->page,
+		    strerror(-ret));
+		goto fail;
+	}
+	b->counter = page;
+	b->seq = (uint32_t *)((char *)page + UFFD_SEQ_OFFSET);
+
+	b->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	b->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->evfd < 0 || b->stopfd < 0) {
+		ret = -errno;
+		say(why, len, "eventfd: %s", strerror(-ret));
+		goto fail;
+	}
+	b->mapsfd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (b->mapsfd < 0) {
+		ret = -errno;
+		say(why, len, "open(/proc/self/maps): %s (needed to find VMA bounds)",
+		    strerror(-ret));
+		goto fail;
+	}
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.query_addr = (uint64_t)(uintptr_t)page;
+	b->procmap_query = ioctl(b->mapsfd, UFFD_PROCMAP_QUERY, &q) == 0 &&
+			   q.vma_start <= q.query_addr &&
+			   q.query_addr < q.vma_end;
+
+	/*
+	 * The reader takes no signals: a JVM's signal handlers (or a
+	 * profiler's) must never run on it.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	ret = -pthread_create(&b->reader, &attr, reader_main, b);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		say(why, len, "pthread_create(reader): %s", strerror(-ret));
+		goto fail;
+	}
+	pthread_setname_np(b->reader, "ummu-uffd");
+	b->reader_started = true;
+	*out = b;
+	return 0;
+fail:
+	uffd_close(b);
+	return ret;
 }
 
 static uint32_t uffd_capabilities(const struct ummu_backend *b)
 {
 	(void)b;
-	return 0;
+	return UMMU_CAP_UNMAP | UMMU_CAP_REMAP | UMMU_CAP_MADVISE |
+	       UMMU_CAP_EVENT_CAUSE;
+}
+
+/* ---- watch / unwatch ---- */
+
+static uint32_t next_prio(struct ummu_backend *b)
+{
+	/* xorshift32, under lock */
+	uint32_t x = b->rng;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	b->rng = x;
+	return x;
+}
+
+static void insert_watch(struct ummu_backend *b, struct uffd_watch *w)
+{
+	w->range.prio = next_prio(b);
+	w->byck.prio = next_prio(b);
+	b->watches = uffd_tree_insert(b->watches, &w->range);
+	b->cookies = uffd_tree_insert(b->cookies, &w->byck);
+}
+
+/*
+ * Under lock: the first page-aligned sub-range of [ps, pe) that no live
+ * region covers, with the live neighbours that bound it (lo = end of the
+ * region before it or 0, hi = start of the region after it or UINT64_MAX).
+ * Returns false when [ps, pe) is covered.
+ */
+static bool first_gap(struct ummu_backend *b, uint64_t ps, uint64_t pe,
+		      uint64_t *gs, uint64_t *lo, uint64_t *hi)
+{
+	uint64_t at = ps;
+	struct uffd_node *n;
+
+	*lo = 0;
+	while (at < pe) {
+		n = uffd_tree_floor(b->regions, at);
+		if (n && n->end > at) {
+			at = n->end;
+			*lo = n->end;
+			continue;
+		}
+		if (n && n->end > *lo)
+			*lo = n->end;
+		*gs = at;
+		n = uffd_tree_after(b->regions, at);
+		*hi = n ? n->key : UINT64_MAX;
+		return true;
+	}
+	return false;
+}
+
+static const char *register_refusal(int e)
+{
+	switch (e) {
+	case EBUSY:
+		return "the range belongs to another userfaultfd in this process";
+	case EPERM:
+		return "userfaultfd refuses this mapping (a shared mapping without write permission to its file, or a sealed memfd)";
+	case EINVAL:
+		return "userfaultfd cannot register this kind of memory (or it was unmapped meanwhile)";
+	case ENOMEM:
+		return "out of memory or address space gone";
+	default:
+		return "UFFDIO_REGISTER failed";
+	}
+}
+
+/* Under reg_lock (not lock): unregisters and frees. */
+static void drop_regions(struct ummu_backend *b, struct uffd_region *r)
+{
+	while (r) {
+		struct uffd_region *next = r->next;
+		struct uffdio_range range = {
+			.start = r->node.key,
+			.len = r->node.end - r->node.key,
+		};
+
+		/*
+		 * Errors are expected and harmless: the range may have been
+		 * unmapped since (the reader saw no event because the region
+		 * was no longer in the tree, and the pages are gone anyway).
+		 */
+		ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
+		free(r);
+		r = next;
+	}
+}
+
+/*
+ * Under lock: detaches the regions overlapping [ps, pe) that no watch
+ * overlaps any more, onto *out. The caller unregisters them after unlocking.
+ */
+static void collect_unused(struct ummu_backend *b, uint64_t ps, uint64_t pe,
+			   struct uffd_region **out)
+{
+	struct uffd_node *n = uffd_tree_floor(b->regions, ps);
+
+	if (!n || n->end <= ps)
+		n = uffd_tree_after(b->regions, ps);
+	while (n && n->key < pe) {
+		uint64_t key = n->key;
+
+		if (!uffd_tree_any_overlap(b->watches, n->key, n->end)) {
+			struct uffd_region *r = (struct uffd_region *)n;
+
+			b->regions = uffd_tree_erase(b->regions, n);
+			r->next = *out;
+			*out = r;
+		}
+		n = uffd_tree_after(b->regions, key);
+	}
+}
+
+static struct uffd_region *take_retired(struct ummu_backend *b)
+{
+	struct uffd_region *r = b->retired;
+
+	b->retired = NULL;
+	return r;
 }
 
 static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 		      uint64_t cookie, char *why, size_t len)
 {
-	(void)b; (void)start; (void)end; (void)cookie;
-	return uffd_probe(why, len);
+	uint64_t pmask = (uint64_t)b->page - 1;
+	uint64_t ps, pe, gs, lo, hi, vs, ve, vs2, ve2, rs, re;
+	struct uffd_watch *w;
+	struct uffd_region *r, *retired, *unused = NULL;
+	struct uffdio_register reg;
+	bool made_regions = false;
+	int retries = 0, ret, e;
+
+	if (start >= end) {
+		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EINVAL, start >= end",
+		    start, end);
+		return -EINVAL;
+	}
+	if (end > UINT64_MAX - pmask) {
+		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EINVAL, end beyond the address space",
+		    start, end);
+		return -EINVAL;
+	}
+	ps = start & ~pmask;
+	pe = (end + pmask) & ~pmask;
+
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): ENOMEM", start, end);
+		return -ENOMEM;
+	}
+	w->start = start;
+	w->end = end;
+	w->cookie = cookie;
+	w->range.key = start;
+	w->range.key2 = cookie;
+	w->range.end = end;
+	w->byck.key = cookie;
+
+	/* Fast path: every page already lies in a live region. */
+	pthread_mutex_lock(&b->lock);
+	if (uffd_tree_find(b->cookies, cookie, 0)) {
+		pthread_mutex_unlock(&b->lock);
+		free(w);
+		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EINVAL, cookie %" PRIu64 " is already watched",
+		    start, end, cookie);
+		return -EINVAL;
+	}
+	if (!first_gap(b, ps, pe, &gs, &lo, &hi)) {
+		insert_watch(b, w);
+		retired = take_retired(b);
+		pthread_mutex_unlock(&b->lock);
+		free_regions(retired);
+		return 0;
+	}
+	pthread_mutex_unlock(&b->lock);
+
+	pthread_mutex_lock(&b->reg_lock);
+	ret = -EAGAIN;
+	for (;;) {
+		pthread_mutex_lock(&b->lock);
+		if (uffd_tree_find(b->cookies, cookie, 0)) {
+			pthread_mutex_unlock(&b->lock);
+			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EINVAL, cookie %" PRIu64 " is already watched",
+			    start, end, cookie);
+			ret = -EINVAL;
+			break;
+		}
+		if (!first_gap(b, ps, pe, &gs, &lo, &hi)) {
+			/* Covered, under the same lock the reader retires in. */
+			insert_watch(b, w);
+			w = NULL;
+			pthread_mutex_unlock(&b->lock);
+			ret = 0;
+			break;
+		}
+		pthread_mutex_unlock(&b->lock);
+
+		ret = vma_at(b, gs, &vs, &ve);
+		if (ret == -ENOENT) {
+			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): ENOMEM, address 0x%" PRIx64 " is not mapped",
+			    start, end, gs);
+			ret = -ENOMEM;
+			break;
+		} else if (ret) {
+			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): looking up the mapping at 0x%" PRIx64 ": %s",
+			    start, end, gs, strerror(-ret));
+			break;
+		}
+		/* The whole VMA, without overlapping regions we hold. */
+		rs = vs > lo ? vs : lo;
+		re = ve < hi ? ve : hi;
+
+		r = calloc(1, sizeof(*r));
+		if (!r) {
+			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): ENOMEM", start, end);
+			ret = -ENOMEM;
+			break;
+		}
+		memset(&reg, 0, sizeof(reg));
+		reg.range.start = rs;
+		reg.range.len = re - rs;
+		reg.mode = UFFDIO_REGISTER_MODE_WP;
+		if (ioctl(b->uffd, UFFDIO_REGISTER, &reg) < 0) {
+			e = errno;
+			free(r);
+			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): UFFDIO_REGISTER(0x%" PRIx64 ", 0x%" PRIx64 "): %s, %s",
+			    start, end, rs, re, errname(e), register_refusal(e));
+			ret = -e;
+			break;
+		}
+		/*
+		 * If the VMA changed between the lookup and the registration,
+		 * part of [rs, re) may have been unmapped without an event (it
+		 * was not registered yet); do not record it, look again.
+		 */
+		if (vma_at(b, rs, &vs2, &ve2) || vs2 > rs || ve2 < re) {
+			free(r);
+			if (++retries < UFFD_REG_ATTEMPTS)
+				continue;
+			ret = -EAGAIN;
+			break;
+		}
+		r->node.key = rs;
+		r->node.end = re;
+		pthread_mutex_lock(&b->lock);
+		r->node.prio = next_prio(b);
+		b->regions = uffd_tree_insert(b->regions, &r->node);
+		pthread_mutex_unlock(&b->lock);
+		made_regions = true;
+	}
+	if (ret && made_regions) {
+		/* Undo the registrations this failed watch made, if unused. */
+		pthread_mutex_lock(&b->lock);
+		collect_unused(b, ps, pe, &unused);
+		pthread_mutex_unlock(&b->lock);
+		drop_regions(b, unused);
+	}
+	pthread_mutex_unlock(&b->reg_lock);
+	if (ret == -EAGAIN)
+		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, the mapping kept changing while it was registered",
+		    start, end);
+	free(w);
+	pthread_mutex_lock(&b->lock);
+	retired = take_retired(b);
+	pthread_mutex_unlock(&b->lock);
+	free_regions(retired);
+	return ret;
 }
 
 static int uffd_unwatch(struct ummu_backend *b, uint64_t cookie)
 {
-	(void)b; (void)cookie;
-	return -ENOSYS;
+	uint64_t pmask = (uint64_t)b->page - 1;
+	struct uffd_region *unused = NULL, *retired;
+	struct uffd_node *n;
+	struct uffd_watch *w;
+
+	pthread_mutex_lock(&b->reg_lock);
+	pthread_mutex_lock(&b->lock);
+	n = uffd_tree_find(b->cookies, cookie, 0);
+	if (!n) {
+		pthread_mutex_unlock(&b->lock);
+		pthread_mutex_unlock(&b->reg_lock);
+		return -EINVAL;
+	}
+	w = (struct uffd_watch *)((char *)n - offsetof(struct uffd_watch, byck));
+	b->cookies = uffd_tree_erase(b->cookies, &w->byck);
+	b->watches = uffd_tree_erase(b->watches, &w->range);
+	dequeue(b, w);
+	unsignal_pollfd(b);
+	collect_unused(b, w->start & ~pmask, (w->end + pmask) & ~pmask,
+		       &unused);
+	retired = take_retired(b);
+	pthread_mutex_unlock(&b->lock);
+	drop_regions(b, unused);
+	pthread_mutex_unlock(&b->reg_lock);
+	free_regions(retired);
+	free(w);
+	return 0;
 }
+
+/* ---- read ---- */
 
 static ssize_t uffd_read(struct ummu_backend *b, struct ummunotify_event *buf,
 			 size_t max)
 {
-	(void)b; (void)buf; (void)max;
-	return -ENOSYS;
+	struct uffd_region *retired;
+	struct uffd_watch *w;
+	size_t n = 0;
+
+	wait_reader_batch(b);
+	pthread_mutex_lock(&b->lock);
+	while (n < max && (w = b->qhead)) {
+		dequeue(b, w);
+		buf[n].type = UMMUNOTIFY_EVENT_TYPE_INVAL;
+		buf[n].flags = w->flags;
+		buf[n].hint_start = w->hint_start;
+		buf[n].hint_end = w->hint_end;
+		buf[n].user_cookie_counter = w->cookie;
+		b->need_last = true;
+		n++;
+	}
+	if (n < max && !b->qhead && b->need_last) {
+		buf[n].type = UMMUNOTIFY_EVENT_TYPE_LAST;
+		buf[n].flags = 0;
+		buf[n].hint_start = 0;
+		buf[n].hint_end = 0;
+		buf[n].user_cookie_counter = *b->counter;
+		b->need_last = false;
+		n++;
+	}
+	unsignal_pollfd(b);
+	retired = take_retired(b);
+	pthread_mutex_unlock(&b->lock);
+	free_regions(retired);
+	return (ssize_t)n;
 }
 
 static const volatile uint64_t *uffd_counter(const struct ummu_backend *b)
 {
-	(void)b;
-	return NULL;
+	return b->counter;
 }
 
 static int uffd_pollfd(const struct ummu_backend *b)
 {
-	(void)b;
-	return -ENOSYS;
-}
-
-static void uffd_close(struct ummu_backend *b)
-{
-	(void)b;
+	return b->evfd;
 }
 
 __attribute__((visibility("hidden")))
