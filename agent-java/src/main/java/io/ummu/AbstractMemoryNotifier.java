@@ -1,0 +1,828 @@
+package io.ummu;
+
+import io.ummu.internal.DirectAddress;
+import io.ummu.internal.Native;
+import io.ummu.internal.NativeStatus;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.lang.ref.Cleaner;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Everything of {@link MemoryNotifier} except its factories and, on Java 22
+ * and later, {@code watch(MemorySegment)}. It exists only so that the Java 22
+ * version of {@code MemoryNotifier} (in the multi-release part of
+ * {@code ummu.jar}) can add that method without repeating the rest; use
+ * {@link MemoryNotifier}. It cannot be subclassed outside this package.
+ *
+ * <h2>Two ways to learn about changes</h2>
+ * <ul>
+ *   <li>Polling: {@link #generationAcquire()} / {@link #changedSince(long)}
+ *       (one memory load, no system call) tell whether anything changed;
+ *       {@link #drain()} says what; {@link #await(Duration)} blocks until
+ *       something did.</li>
+ *   <li>Listeners: {@link #addListener(InvalidationListener)} starts one
+ *       daemon thread, {@code "ummu-dispatcher"}, that waits for events and
+ *       delivers them.</li>
+ * </ul>
+ * Every event goes to exactly one of the two: while at least one listener is
+ * registered the dispatcher owns the event stream and {@link #drain()} returns
+ * no invalidations; without listeners {@link #drain()} returns them. Events
+ * read by the dispatcher when the last listener was just removed are kept for
+ * the next {@link #drain()} (or the next listener); none is lost or handed out
+ * twice.
+ *
+ * <h2>Closing</h2>
+ * {@link #close()} closes every watch, wakes threads in {@link #await(Duration)}
+ * and stops the dispatcher. Afterwards every method except {@code close},
+ * {@code backend} and {@code capabilities} throws
+ * {@code IllegalStateException("notifier closed")}. Native calls are counted
+ * and close waits for them, so no call can race the release of the native
+ * handle. The counter page is read without any such count (that is what makes
+ * the fast path fast), so the handle itself, with the file descriptor and the
+ * page, is released only once the page can no longer be reached, by a
+ * {@link Cleaner} after the next garbage collection; until then it watches
+ * nothing.
+ */
+public abstract class AbstractMemoryNotifier implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger("io.ummu");
+
+    /*
+     * The counter is the first 8 bytes of a page the backend writes: the
+     * kernel (or the userfaultfd reader thread) queues an event and only then
+     * increments the counter with a release store. Loading it with acquire
+     * order pairs with that release: if this load sees the new value, every
+     * write the producer made before the increment, in particular the queued
+     * event, is visible to what this thread does next, so the drain() that
+     * follows is sure to find the event. A plain load could be satisfied
+     * before the event is visible (a lost event on weakly ordered CPUs, a
+     * hoisted load under the JIT); a volatile load would order more than
+     * needed.
+     */
+    private static final VarHandle COUNTER =
+            MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.nativeOrder());
+
+    private static final Cleaner CLEANER = Cleaner.create(r -> {
+        Thread t = new Thread(r, "ummu-cleaner");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /** Records read per native call; the read buffer is reused under drainLock. */
+    private static final int READ_BATCH = 256;
+    private static final int TYPE_INVAL = 0;
+    private static final int TYPE_LAST = 1;
+    private static final int FLAG_HINT = 1;
+    private static final int CLOSED = 1 << 30;
+    private static final int EINTR = 4;
+
+    private final Backend backend;
+    private final Set<Capability> capabilities;
+    private final long handle;
+
+    /** The fast path's view of the counter page; null once closed. */
+    private volatile ByteBuffer page;
+    /** Keeps the page (and so the native handle) alive until close has finished with native calls. */
+    @SuppressWarnings("unused")
+    private volatile ByteBuffer pageAnchor;
+
+    /** Native calls in flight, plus CLOSED once close began. */
+    private final AtomicInteger users = new AtomicInteger();
+    private volatile Thread closer;
+
+    private final AtomicLong cookies = new AtomicLong();
+    private final ConcurrentHashMap<Long, Watch> watches = new ConcurrentHashMap<>();
+
+    /** Guards readBuffer, the native read and pending. Also the drain() side of the watch-close barrier. */
+    private final ReentrantLock drainLock = new ReentrantLock();
+    private final ByteBuffer readBuffer =
+            ByteBuffer.allocateDirect(READ_BATCH * Native.EVENT_SIZE).order(ByteOrder.nativeOrder());
+    /** Read from the backend but not yet handed out (only when the last listener left mid-delivery). */
+    private final List<Invalidation> pending = new ArrayList<>();
+
+    /** Held while one invalidation is delivered; the listener side of the watch-close barrier. */
+    private final ReentrantLock deliveryLock = new ReentrantLock();
+    private final CopyOnWriteArrayList<InvalidationListener> listeners = new CopyOnWriteArrayList<>();
+    private final Object dispatcherMonitor = new Object();
+    private Thread dispatcher; // guarded by dispatcherMonitor
+
+    /** The native half of a freshly opened notifier. */
+    static final class Opened {
+        final Backend backend;
+        final long handle;
+        final int capabilities;
+        final ByteBuffer page;
+
+        private Opened(Backend backend, long handle, int capabilities, ByteBuffer page) {
+            this.backend = backend;
+            this.handle = handle;
+            this.capabilities = capabilities;
+            this.page = page;
+        }
+    }
+
+    AbstractMemoryNotifier(Opened opened) {
+        this.backend = opened.backend;
+        this.handle = opened.handle;
+        this.capabilities = Capability.fromBits(opened.capabilities);
+        this.page = opened.page;
+        this.pageAnchor = opened.page;
+        long h = opened.handle;
+        // Runs once the page is unreachable: after close() (which nulls both
+        // references once no native call is in flight) or when this notifier
+        // was dropped unclosed. Must not capture this.
+        CLEANER.register(opened.page, () -> Native.close(h));
+    }
+
+    // ---------------------------------------------------------------- opening
+
+    /** The property and environment variable that force a backend. */
+    static final String BACKEND_PROPERTY = "ummu.backend";
+    static final String BACKEND_ENV = "UMMU_BACKEND";
+
+    static Opened openBest() {
+        String forced = System.getProperty(BACKEND_PROPERTY);
+        String source = "system property " + BACKEND_PROPERTY;
+        if (forced == null || forced.isBlank()) {
+            forced = System.getenv(BACKEND_ENV);
+            source = "environment variable " + BACKEND_ENV;
+        }
+        if (forced != null && !forced.isBlank() && !forced.trim().equalsIgnoreCase("auto")) {
+            Backend b = parseBackend(forced.trim(), source);
+            try {
+                return openBackend(b);
+            } catch (MemoryNotifierException e) {
+                throw new MemoryNotifierException(e.getMessage() + " (backend forced by " + source + ")",
+                        e.errno(), e);
+            }
+        }
+        StringBuilder reasons = new StringBuilder("open(): no memory notifier backend is available:");
+        int errno = 0;
+        MemoryNotifierException first = null;
+        for (Backend b : Backend.values()) {
+            String why = b.unavailabilityCause();
+            if (why == null) {
+                try {
+                    return openBackend(b);
+                } catch (MemoryNotifierException e) {
+                    why = e.getMessage();
+                    errno = e.errno();
+                    if (first == null) {
+                        first = e;
+                    }
+                }
+            }
+            reasons.append(' ').append(b).append(": ").append(why).append(';');
+        }
+        reasons.setLength(reasons.length() - 1);
+        throw new MemoryNotifierException(reasons.toString(), errno, first);
+    }
+
+    private static Backend parseBackend(String value, String source) {
+        for (Backend b : Backend.values()) {
+            if (b.configName().equalsIgnoreCase(value)) {
+                return b;
+            }
+        }
+        StringBuilder known = new StringBuilder("auto");
+        for (Backend b : Backend.values()) {
+            known.append(", ").append(b.configName());
+        }
+        throw new IllegalArgumentException(source + ": unknown backend '" + value + "' (expected one of "
+                + known + ")");
+    }
+
+    static Opened openBackend(Backend backend) {
+        Objects.requireNonNull(backend, "backend");
+        String op = "open(" + backend + ")";
+        String library = NativeStatus.unavailabilityCause();
+        if (library != null) {
+            throw new MemoryNotifierException(op + ": " + library, 0);
+        }
+        long h;
+        try {
+            h = Native.open(backend.ordinal());
+        } catch (MemoryNotifierException e) {
+            String msg = e.getMessage();
+            if (msg == null || !msg.startsWith(op)) {
+                throw new MemoryNotifierException(op + ": " + msg, e.errno(), e);
+            }
+            throw e;
+        }
+        try {
+            int caps = Native.capabilities(h);
+            ByteBuffer page = Native.counterPage(h);
+            if (page == null || !page.isDirect() || page.capacity() < Long.BYTES) {
+                throw new MemoryNotifierException(op + ": the backend returned no usable counter page", 0);
+            }
+            return new Opened(backend, h, caps, page);
+        } catch (RuntimeException | Error e) {
+            Native.close(h);
+            throw e;
+        }
+    }
+
+    // ------------------------------------------------------------ properties
+
+    /**
+     * Thread-safe; works after close.
+     *
+     * @return the backend this notifier runs on
+     */
+    public final Backend backend() {
+        return backend;
+    }
+
+    /**
+     * What this notifier can see. Thread-safe; works after close.
+     *
+     * @return an unmodifiable set
+     */
+    public final Set<Capability> capabilities() {
+        return capabilities;
+    }
+
+    // ------------------------------------------------------------- watching
+
+    /**
+     * Watches the memory of a direct (or mapped) buffer: the bytes
+     * {@code [address, address + capacity)} of the buffer's element 0,
+     * whatever its position and limit. Thread-safe.
+     *
+     * @param buffer a direct buffer with a capacity of at least one byte
+     * @return the watch; close it to stop watching
+     * @throws NullPointerException if buffer is null
+     * @throws IllegalArgumentException if buffer is a heap buffer or has capacity 0
+     * @throws IllegalStateException if this notifier is closed
+     * @throws MemoryNotifierException if the backend refuses (e.g. its region limit is reached)
+     */
+    public final Watch watch(ByteBuffer buffer) {
+        Objects.requireNonNull(buffer, "buffer");
+        if (!buffer.isDirect()) {
+            throw new IllegalArgumentException(
+                    "buffer: a heap ByteBuffer has no fixed address; watch a direct or mapped buffer");
+        }
+        if (buffer.capacity() == 0) {
+            throw new IllegalArgumentException("buffer: capacity is 0, nothing to watch");
+        }
+        checkOpen();
+        return watchRange("watch(buffer)", DirectAddress.of(buffer), buffer.capacity());
+    }
+
+    /**
+     * Watches the bytes {@code [address, address + length)}. The range need
+     * not be mapped yet. Thread-safe.
+     *
+     * @param address the first byte, not 0
+     * @param length the number of bytes, positive, and such that {@code address + length}
+     *     does not wrap around the 64-bit address space
+     * @return the watch; close it to stop watching
+     * @throws IllegalArgumentException for address 0, a length that is not positive, or a range that wraps
+     * @throws IllegalStateException if this notifier is closed
+     * @throws MemoryNotifierException if the backend refuses (e.g. its region limit is reached)
+     */
+    public final Watch watch(long address, long length) {
+        return watchRange(null, address, length);
+    }
+
+    /**
+     * The common part of every {@code watch} overload.
+     *
+     * @param op how to name the operation in a native error, or null for {@code watch(address, length)}
+     */
+    final Watch watchRange(String op, long address, long length) {
+        checkRange(address, length);
+        String name = String.format("%s(0x%x, %d)", op == null ? "watch" : op, address, length);
+        enter();
+        try {
+            long cookie = cookies.incrementAndGet();
+            Watch w = new Watch(this, address, length, cookie);
+            // In the map before the kernel knows the cookie, so that an event
+            // read right after registration finds its watch.
+            watches.put(cookie, w);
+            String[] why = new String[1];
+            int rc = Native.watch(handle, address, address + length, cookie, why);
+            if (rc != 0) {
+                watches.remove(cookie);
+                w.markClosed();
+                throw nativeError(name, rc, why[0]);
+            }
+            return w;
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * Checks a range as {@link #watch(long, long)} does. Thread-safe.
+     *
+     * @throws IllegalArgumentException naming the argument at fault
+     */
+    static void checkRange(long address, long length) {
+        if (address == 0) {
+            throw new IllegalArgumentException("address: 0 is not a watchable address");
+        }
+        if (length <= 0) {
+            throw new IllegalArgumentException("length: must be positive, got " + length);
+        }
+        long end = address + length;
+        if (Long.compareUnsigned(end, address) <= 0) {
+            throw new IllegalArgumentException(String.format(
+                    "length: 0x%x + %d wraps around the end of the address space", address, length));
+        }
+    }
+
+    void closeWatch(Watch w) {
+        boolean first = w.markClosed();
+        if (first && watches.remove(w.cookie(), w) && tryEnter()) {
+            try {
+                int rc = Native.unwatch(handle, w.cookie());
+                if (rc != 0) {
+                    throw nativeError(String.format("unwatch(0x%x, %d) of cookie %d",
+                            w.address(), w.length(), w.cookie()), rc, null);
+                }
+            } finally {
+                exit();
+                barrier();
+            }
+        } else {
+            barrier();
+        }
+    }
+
+    /**
+     * Waits out any drain() or delivery that may have seen a watch open
+     * before it was marked closed: each checks the flag under its lock, so
+     * after passing both locks every later check sees the flag.
+     */
+    private void barrier() {
+        drainLock.lock();
+        drainLock.unlock();
+        deliveryLock.lock();
+        deliveryLock.unlock();
+    }
+
+    // -------------------------------------------------------------- polling
+
+    /**
+     * The generation counter, loaded with acquire order: one memory load, no
+     * system call, no allocation. It grows whenever an invalidation hit at
+     * least one watch. Thread-safe.
+     *
+     * @return the current generation
+     * @throws IllegalStateException if this notifier is closed
+     */
+    public final long generationAcquire() {
+        ByteBuffer p = page;
+        if (p == null) {
+            throw closedException();
+        }
+        return (long) COUNTER.getAcquire(p, 0);
+    }
+
+    /**
+     * Whether any watch was hit since {@code generation} was read, in one
+     * acquire load. A true answer can be a false positive for events already
+     * handed out (a {@link #drain()} then returns nothing new); a false
+     * answer is never wrong. Thread-safe.
+     *
+     * @param generation a value from {@link #generationAcquire()} or {@link Drain#generation()}
+     * @return true if the counter moved
+     * @throws IllegalStateException if this notifier is closed
+     */
+    public final boolean changedSince(long generation) {
+        return generationAcquire() != generation;
+    }
+
+    /**
+     * Reads every pending event. Without listeners, returns the invalidations
+     * of watches that are still open, oldest first, and the generation they
+     * bring the caller up to: the counter value of the backend's last record,
+     * or the counter read before looking when nothing was pending. While
+     * listeners are registered the dispatcher owns the events: the list is
+     * empty and the generation is the current counter.
+     *
+     * <p>Thread-safe; concurrent callers are serialised, each event goes to
+     * exactly one of them. Allocates only for what it returns.
+     *
+     * @return the invalidations and the new generation
+     * @throws IllegalStateException if this notifier is closed
+     * @throws MemoryNotifierException if the backend's read fails
+     */
+    public final Drain drain() {
+        enter();
+        try {
+            drainLock.lock();
+            try {
+                if (!listeners.isEmpty()) {
+                    return new Drain(List.of(), (long) COUNTER.getAcquire(pageAnchorOrThrow(), 0));
+                }
+                List<Invalidation> out = new ArrayList<>();
+                takePendingLocked(out);
+                long generation = pumpLocked(out);
+                // The Watch.close() barrier: checked under drainLock.
+                out.removeIf(inv -> inv.watch().isClosed());
+                return new Drain(out, generation);
+            } finally {
+                drainLock.unlock();
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    private ByteBuffer pageAnchorOrThrow() {
+        ByteBuffer p = pageAnchor;
+        if (p == null) {
+            throw closedException();
+        }
+        return p;
+    }
+
+    private void takePendingLocked(List<Invalidation> out) {
+        if (!pending.isEmpty()) {
+            out.addAll(pending);
+            pending.clear();
+        }
+    }
+
+    /**
+     * Reads records until the backend has nothing more, appending the
+     * invalidations of known watches. Caller holds drainLock and a user count.
+     *
+     * @return the generation the caller is now up to
+     */
+    private long pumpLocked(List<Invalidation> out) {
+        // Loaded before reading: every increment up to this value was
+        // preceded by its event, so an empty read means those events were
+        // already consumed. A value loaded after the read could include an
+        // event that arrived in between and was never read.
+        long generation = (long) COUNTER.getAcquire(pageAnchorOrThrow(), 0);
+        ByteBuffer buf = readBuffer;
+        for (;;) {
+            int n = Native.read(handle, buf, READ_BATCH);
+            if (n < 0) {
+                throw nativeError("drain(): read", n, null);
+            }
+            boolean sawLast = false;
+            for (int i = 0; i < n; i++) {
+                int off = i * Native.EVENT_SIZE;
+                int type = buf.getInt(off);
+                int flags = buf.getInt(off + 4);
+                long cookieOrCounter = buf.getLong(off + 24);
+                if (type == TYPE_LAST) {
+                    generation = cookieOrCounter;
+                    sawLast = true;
+                } else if (type == TYPE_INVAL) {
+                    sawLast = false;
+                    Watch w = watches.get(cookieOrCounter);
+                    if (w == null || w.isClosed()) {
+                        continue; // closed meanwhile: the contract says drop it
+                    }
+                    boolean exact = (flags & FLAG_HINT) != 0;
+                    long start = exact ? buf.getLong(off + 8) : w.address();
+                    long end = exact ? buf.getLong(off + 16) : w.address() + w.length();
+                    out.add(new Invalidation(w, start, end, exact, Cause.fromFlags(flags)));
+                }
+            }
+            if (n < READ_BATCH || sawLast) {
+                return generation;
+            }
+        }
+    }
+
+    /**
+     * Blocks until events are pending, the timeout passes, or this notifier
+     * is closed. Returns at once when events are already pending. While
+     * listeners are registered, "pending" includes events the dispatcher is
+     * about to take, so this can return true and a following {@link #drain()}
+     * can find nothing. Thread-safe; any number of threads may wait.
+     *
+     * @param timeout how long to wait at most; {@link Duration#ZERO} only checks
+     * @return true if events are pending; false on timeout or when the notifier was closed while waiting
+     * @throws NullPointerException if timeout is null
+     * @throws IllegalArgumentException if timeout is negative
+     * @throws IllegalStateException if this notifier is closed on entry
+     * @throws MemoryNotifierException if the backend's wait fails
+     */
+    public final boolean await(Duration timeout) {
+        Objects.requireNonNull(timeout, "timeout");
+        if (timeout.isNegative()) {
+            throw new IllegalArgumentException("timeout: must not be negative, got " + timeout);
+        }
+        long nanos;
+        try {
+            nanos = timeout.toNanos();
+        } catch (ArithmeticException e) {
+            nanos = -1; // beyond 292 years: forever
+        }
+        enter();
+        try {
+            if (hasPending()) {
+                return true;
+            }
+            long deadline = System.nanoTime() + nanos;
+            long left = nanos;
+            for (;;) {
+                int r = Native.await(handle, left);
+                if (r == 1) {
+                    return true;
+                }
+                if (r == 0) {
+                    return false;
+                }
+                if (r != 2 && r != -EINTR) {
+                    if (r < 0) {
+                        throw nativeError("await(" + timeout + ")", r, null);
+                    }
+                    throw new MemoryNotifierException("await(" + timeout + "): unexpected result " + r, 0);
+                }
+                if (isClosing()) {
+                    return false;
+                }
+                if (nanos >= 0) {
+                    left = deadline - System.nanoTime();
+                    if (left <= 0) {
+                        return false;
+                    }
+                }
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    private boolean hasPending() {
+        drainLock.lock();
+        try {
+            return !pending.isEmpty();
+        } finally {
+            drainLock.unlock();
+        }
+    }
+
+    // ------------------------------------------------------------ listeners
+
+    /**
+     * Registers a listener. Events are delivered on one daemon thread,
+     * {@code "ummu-dispatcher"}, started by the first call; while any listener
+     * is registered, {@link #drain()} returns no invalidations. A listener
+     * that throws is logged (System.Logger {@code io.ummu}) and the others
+     * still get the event. Thread-safe; may be called from a listener.
+     *
+     * @param listener the listener
+     * @return false if it was already registered
+     * @throws NullPointerException if listener is null
+     * @throws IllegalStateException if this notifier is closed
+     */
+    public final boolean addListener(InvalidationListener listener) {
+        Objects.requireNonNull(listener, "listener");
+        checkOpen();
+        boolean added = listeners.addIfAbsent(listener);
+        synchronized (dispatcherMonitor) {
+            if (dispatcher == null && !isClosing()) {
+                Thread t = new Thread(this::dispatchLoop, "ummu-dispatcher");
+                t.setDaemon(true);
+                dispatcher = t;
+                t.start();
+            }
+            dispatcherMonitor.notifyAll();
+        }
+        return added;
+    }
+
+    /**
+     * Unregisters a listener. It may still receive the invalidation being
+     * delivered when this is called from another thread. Events read for
+     * listeners after the last one left are kept for {@link #drain()}.
+     * Thread-safe; may be called from a listener.
+     *
+     * @param listener the listener
+     * @return true if it was registered
+     * @throws NullPointerException if listener is null
+     * @throws IllegalStateException if this notifier is closed
+     */
+    public final boolean removeListener(InvalidationListener listener) {
+        Objects.requireNonNull(listener, "listener");
+        checkOpen();
+        return listeners.remove(listener);
+    }
+
+    private void dispatchLoop() {
+        List<Invalidation> batch = new ArrayList<>();
+        try {
+            while (waitForListeners()) {
+                if (!tryEnter()) {
+                    return;
+                }
+                int r;
+                try {
+                    r = Native.await(handle, -1);
+                    if (r == 1 && !listeners.isEmpty()) {
+                        drainLock.lock();
+                        try {
+                            takePendingLocked(batch);
+                            pumpLocked(batch);
+                        } finally {
+                            drainLock.unlock();
+                        }
+                    }
+                } finally {
+                    exit();
+                }
+                if (r < 0 && r != -EINTR) {
+                    throw nativeError("dispatcher: await", r, null);
+                }
+                deliver(batch);
+                batch.clear();
+            }
+        } catch (RuntimeException | Error e) {
+            if (!isClosing()) {
+                LOG.log(System.Logger.Level.ERROR, "ummu-dispatcher stopped; listeners get no more events,"
+                        + " drain() still works", e);
+            }
+        }
+    }
+
+    /** @return false when the dispatcher should stop (closed) */
+    private boolean waitForListeners() {
+        synchronized (dispatcherMonitor) {
+            while (listeners.isEmpty() && !isClosing()) {
+                try {
+                    dispatcherMonitor.wait();
+                } catch (InterruptedException e) {
+                    return false;
+                }
+            }
+            return !isClosing();
+        }
+    }
+
+    private void deliver(List<Invalidation> batch) {
+        List<Invalidation> orphans = null;
+        for (Invalidation inv : batch) {
+            deliveryLock.lock();
+            try {
+                // The Watch.close() barrier: checked under deliveryLock.
+                if (inv.watch().isClosed()) {
+                    continue;
+                }
+                if (listeners.isEmpty()) {
+                    if (orphans == null) {
+                        orphans = new ArrayList<>();
+                    }
+                    orphans.add(inv);
+                    continue;
+                }
+                for (InvalidationListener l : listeners) {
+                    try {
+                        l.onInvalidation(inv);
+                    } catch (Throwable t) {
+                        LOG.log(System.Logger.Level.WARNING, "listener " + l + " threw on " + inv, t);
+                    }
+                }
+            } finally {
+                deliveryLock.unlock();
+            }
+        }
+        if (orphans != null) {
+            drainLock.lock();
+            try {
+                pending.addAll(orphans);
+            } finally {
+                drainLock.unlock();
+            }
+        }
+    }
+
+    // -------------------------------------------------------------- closing
+
+    /**
+     * Closes every watch, wakes threads in {@link #await(Duration)}, stops the
+     * dispatcher, and lets go of the native handle (released for good by a
+     * cleaner once the counter page is unreachable, see the class comment).
+     * Idempotent and thread-safe, also against concurrent calls of every
+     * other method, and may be called from a listener. When it returns, no
+     * invalidation is handed out any more.
+     */
+    @Override
+    public final void close() {
+        int before = users.getAndUpdate(s -> s | CLOSED);
+        boolean first = (before & CLOSED) == 0;
+        if (first) {
+            closer = Thread.currentThread();
+            page = null;
+        }
+        for (Watch w : watches.values()) {
+            w.markClosed();
+        }
+        if (first) {
+            // Native calls in flight finish; await() returns on wakeup. The
+            // wakeup is repeated in case a waiter entered native code after
+            // the previous one.
+            while (users.get() != CLOSED) {
+                Native.wakeup(handle);
+                LockSupport.parkNanos(this, 1_000_000L);
+            }
+            // Alone with the handle now: nobody can enter any more.
+            for (Watch w : watches.values()) {
+                w.markClosed();
+                Native.unwatch(handle, w.cookie());
+            }
+            watches.clear();
+            synchronized (dispatcherMonitor) {
+                dispatcherMonitor.notifyAll();
+            }
+            drainLock.lock();
+            try {
+                pending.clear();
+            } finally {
+                drainLock.unlock();
+            }
+            listeners.clear();
+            closer = null;
+            pageAnchor = null; // from here on the cleaner may release the handle
+        }
+        barrier();
+    }
+
+    private void checkOpen() {
+        if ((users.get() & CLOSED) != 0) {
+            throw closedException();
+        }
+    }
+
+    private boolean isClosing() {
+        return (users.get() & CLOSED) != 0;
+    }
+
+    private void enter() {
+        if (!tryEnter()) {
+            throw closedException();
+        }
+    }
+
+    private boolean tryEnter() {
+        for (;;) {
+            int s = users.get();
+            if ((s & CLOSED) != 0) {
+                return false;
+            }
+            if (users.compareAndSet(s, s + 1)) {
+                return true;
+            }
+        }
+    }
+
+    private void exit() {
+        if (users.decrementAndGet() == CLOSED) {
+            Thread t = closer;
+            if (t != null) {
+                LockSupport.unpark(t);
+            }
+        }
+    }
+
+    private static IllegalStateException closedException() {
+        return new IllegalStateException("notifier closed");
+    }
+
+    static MemoryNotifierException nativeError(String operation, int rc, String why) {
+        int errno = -rc;
+        String msg = operation + ": " + NativeStatus.errnoText(errno);
+        if (why != null && !why.isEmpty()) {
+            msg += ": " + why;
+        }
+        return new MemoryNotifierException(msg, errno);
+    }
+
+    @Override
+    public String toString() {
+        return String.format(Locale.ROOT, "MemoryNotifier[%s, %d watches%s]", backend, watches.size(),
+                isClosing() ? ", closed" : "");
+    }
+
+    /** For tests: the number of open watches. */
+    final int watchCount() {
+        return watches.size();
+    }
+
+    /** For tests: the listeners, unmodifiable. */
+    final List<InvalidationListener> listenersView() {
+        return Collections.unmodifiableList(listeners);
+    }
+}

@@ -1,0 +1,139 @@
+package io.ummu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Backend availability, open() selection and its failure messages, against the real native library. */
+class BackendSelectionTest {
+    @AfterEach
+    void clearProperty() {
+        System.clearProperty("ummu.backend");
+    }
+
+    @Test
+    void ordinalsAreTheNativeBackendIds() {
+        assertEquals(0, Backend.UMMUNOTIFY.ordinal());
+        assertEquals(1, Backend.USERFAULTFD.ordinal());
+        assertEquals(2, Backend.values().length);
+    }
+
+    @Test
+    void availabilityAndCauseAgree() {
+        for (Backend b : Backend.values()) {
+            String why = b.unavailabilityCause();
+            assertEquals(why == null, b.isAvailable(), b.name());
+            if (why != null) {
+                assertFalse(why.isBlank(), b + ": an empty reason helps nobody");
+            }
+        }
+    }
+
+    @Test
+    void nativeLibraryLoadsFromTheJar() {
+        // The tests run against the packaged ummu.jar: its libummu.so must load
+        // here, otherwise every backend reports the loader's failure instead.
+        String why = Backend.UMMUNOTIFY.unavailabilityCause();
+        assertFalse(why != null && why.startsWith("native library"), "libummu.so did not load: " + why);
+    }
+
+    @Test
+    void ummunotifyWithoutTheDeviceSaysSo() {
+        org.junit.jupiter.api.Assumptions.assumeFalse(Files.exists(Path.of("/dev/ummunotify")),
+                "/dev/ummunotify exists here");
+        assertFalse(Backend.UMMUNOTIFY.isAvailable());
+        String why = Backend.UMMUNOTIFY.unavailabilityCause();
+        assertTrue(why.contains("ummunotify"), why);
+        MemoryNotifierException e = assertThrows(MemoryNotifierException.class,
+                () -> MemoryNotifier.open(Backend.UMMUNOTIFY));
+        assertTrue(e.getMessage().startsWith("open(UMMUNOTIFY): "), e.getMessage());
+    }
+
+    @Test
+    void openPicksTheFirstAvailableBackendOrListsEveryReason() {
+        Backend expected = null;
+        for (Backend b : Backend.values()) {
+            if (b.isAvailable()) {
+                expected = b;
+                break;
+            }
+        }
+        if (expected != null) {
+            try (MemoryNotifier n = MemoryNotifier.open()) {
+                assertEquals(expected, n.backend());
+            }
+        } else {
+            MemoryNotifierException e = assertThrows(MemoryNotifierException.class, MemoryNotifier::open);
+            String msg = e.getMessage();
+            assertTrue(msg.startsWith("open(): no memory notifier backend is available:"), msg);
+            for (Backend b : Backend.values()) {
+                assertTrue(msg.contains(b + ": " + b.unavailabilityCause()), "reason for " + b + " missing: " + msg);
+            }
+        }
+    }
+
+    @Test
+    void propertyForcesABackend() {
+        for (Backend b : Backend.values()) {
+            System.setProperty("ummu.backend", b.name().toLowerCase(java.util.Locale.ROOT));
+            if (b.isAvailable()) {
+                try (MemoryNotifier n = MemoryNotifier.open()) {
+                    assertEquals(b, n.backend());
+                }
+            } else {
+                MemoryNotifierException e = assertThrows(MemoryNotifierException.class, MemoryNotifier::open);
+                assertTrue(e.getMessage().startsWith("open(" + b + "): "), e.getMessage());
+                assertTrue(e.getMessage().endsWith("(backend forced by system property ummu.backend)"),
+                        e.getMessage());
+            }
+        }
+    }
+
+    @Test
+    void unknownForcedBackendIsRejectedNamingTheProperty() {
+        System.setProperty("ummu.backend", "jvm-magic");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, MemoryNotifier::open);
+        assertTrue(e.getMessage().startsWith("system property ummu.backend: unknown backend 'jvm-magic'"),
+                e.getMessage());
+        assertTrue(e.getMessage().contains("ummunotify") && e.getMessage().contains("userfaultfd"), e.getMessage());
+    }
+
+    @Test
+    void autoMeansTheDefaultOrder() {
+        System.setProperty("ummu.backend", "AUTO");
+        try (MemoryNotifier n = MemoryNotifier.open()) {
+            assertNotNull(n.backend());
+        } catch (MemoryNotifierException e) {
+            assertTrue(e.getMessage().startsWith("open(): no memory notifier backend"), e.getMessage());
+        }
+    }
+
+    @Test
+    void openRejectsNull() {
+        NullPointerException e = assertThrows(NullPointerException.class, () -> MemoryNotifier.open(null));
+        assertEquals("backend", e.getMessage());
+    }
+
+    @Test
+    void exceptionKeepsErrnoAndNamesIt() {
+        MemoryNotifierException e = new MemoryNotifierException("watch(0x1000, 4096): ENOSPC", 28);
+        assertEquals(28, e.errno());
+        assertEquals("watch(0x1000, 4096): ENOSPC", e.getMessage());
+        if (Backend.UMMUNOTIFY.unavailabilityCause() == null
+                || !Backend.UMMUNOTIFY.unavailabilityCause().startsWith("native library")) {
+            assertEquals("ENOSPC", e.errnoName());
+            assertEquals("EINVAL", new MemoryNotifierException("x", 22).errnoName());
+        } else {
+            assertEquals("errno 28", e.errnoName());
+        }
+        assertNull(new MemoryNotifierException("no errno", 0).errnoName());
+    }
+}

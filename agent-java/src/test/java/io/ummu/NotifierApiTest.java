@@ -1,0 +1,207 @@
+package io.ummu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+
+/** The API with whatever backend this machine has, without provoking kernel events (see the *Device* tests). */
+class NotifierApiTest {
+    @Test
+    void watchReportsItsRangeCookieAndNotifier() {
+        try (MemoryNotifier n = TestBackends.openAny()) {
+            ByteBuffer b = ByteBuffer.allocateDirect(3 * 4096);
+            b.position(100).limit(200);
+            Watch w = n.watch(b);
+            assertEquals(3 * 4096, w.length(), "the whole capacity, whatever position and limit say");
+            assertNotEquals(0, w.address());
+            assertSame(n, w.notifier());
+            assertFalse(w.isClosed());
+            Watch slice = n.watch(b.position(4096).limit(8192).slice());
+            assertEquals(w.address() + 4096, slice.address(), "a slice starts at its own element 0");
+            assertEquals(4096, slice.length());
+            Watch raw = n.watch(w.address(), 4096);
+            assertEquals(w.address(), raw.address());
+            Set<Long> cookies = new HashSet<>(List.of(w.cookie(), slice.cookie(), raw.cookie()));
+            assertEquals(3, cookies.size(), "cookies are unique");
+            assertEquals(3, n.watchCount());
+            raw.close();
+            assertTrue(raw.isClosed());
+            raw.close();
+            assertEquals(2, n.watchCount());
+        }
+    }
+
+    @Test
+    void readOnlyDirectBuffersCanBeWatched() {
+        try (MemoryNotifier n = TestBackends.openAny()) {
+            ByteBuffer b = ByteBuffer.allocateDirect(4096);
+            Watch w = n.watch(b.asReadOnlyBuffer());
+            assertEquals(n.watch(b).address(), w.address());
+        }
+    }
+
+    @Test
+    void quietNotifierHasNothingToDrain() {
+        try (MemoryNotifier n = TestBackends.openAny()) {
+            long g = n.generationAcquire();
+            Drain d = n.drain();
+            assertTrue(d.invalidations().isEmpty());
+            assertEquals(g, d.generation(), "nothing pending: the current counter");
+            assertFalse(n.changedSince(d.generation()));
+            assertTrue(n.changedSince(d.generation() + 1));
+            assertFalse(n.await(Duration.ZERO));
+            assertFalse(n.await(Duration.ofMillis(20)));
+        }
+    }
+
+    @Test
+    void closeWakesAWaiterWhichReturnsFalse() throws Exception {
+        MemoryNotifier n = TestBackends.openAny();
+        ExecutorService ex = Executors.newSingleThreadExecutor();
+        try {
+            CountDownLatch started = new CountDownLatch(1);
+            Future<Boolean> waiter = ex.submit(() -> {
+                started.countDown();
+                return n.await(Duration.ofDays(365_000_000L)); // beyond long nanos: forever
+            });
+            started.await();
+            // Whether the waiter is already in native code or not yet, it must return.
+            n.close();
+            assertFalse(waiter.get(60, TimeUnit.SECONDS));
+        } catch (java.util.concurrent.ExecutionException e) {
+            // The waiter reached await() only after close: that is the closed exception.
+            assertEquals("notifier closed", e.getCause().getMessage());
+        } finally {
+            ex.shutdownNow();
+        }
+    }
+
+    @Test
+    void closeClosesEveryWatch() {
+        MemoryNotifier n = TestBackends.openAny();
+        ByteBuffer b = ByteBuffer.allocateDirect(4096);
+        Watch a = n.watch(b);
+        Watch c = n.watch(b);
+        n.close();
+        assertTrue(a.isClosed());
+        assertTrue(c.isClosed());
+        a.close(); // still idempotent after the notifier closed
+        assertEquals(0, n.watchCount());
+    }
+
+    @Test
+    void listenersAreRegisteredOnceAndTheDispatcherIsADaemonNamedUmmuDispatcher() throws Exception {
+        try (MemoryNotifier n = TestBackends.openAny()) {
+            InvalidationListener l = inv -> { };
+            assertTrue(n.addListener(l));
+            assertFalse(n.addListener(l));
+            Thread t = findThread("ummu-dispatcher");
+            assertTrue(t != null && t.isDaemon(), "dispatcher thread: " + t);
+            assertTrue(n.removeListener(l));
+            assertFalse(n.removeListener(l));
+            n.close();
+            t.join(TimeUnit.SECONDS.toMillis(60));
+            assertFalse(t.isAlive(), "close stops the dispatcher");
+        }
+    }
+
+    @Test
+    void drainWhileListenersExistReturnsNothing() {
+        try (MemoryNotifier n = TestBackends.openAny()) {
+            n.addListener(inv -> { });
+            Drain d = n.drain();
+            assertTrue(d.invalidations().isEmpty());
+            assertEquals(n.generationAcquire(), d.generation());
+        }
+    }
+
+    /**
+     * Hammers a notifier from several threads while closing it: every call
+     * either works or says "notifier closed"; nothing crashes the JVM.
+     */
+    @Test
+    void closeIsSafeAgainstConcurrentCalls() throws Exception {
+        for (int round = 0; round < 20; round++) {
+            MemoryNotifier n = TestBackends.openAny();
+            ByteBuffer b = ByteBuffer.allocateDirect(4096);
+            AtomicBoolean stop = new AtomicBoolean();
+            List<Thread> threads = new ArrayList<>();
+            List<Throwable> unexpected = java.util.Collections.synchronizedList(new ArrayList<>());
+            CountDownLatch running = new CountDownLatch(4);
+            Runnable[] jobs = {
+                () -> { while (!stop.get()) { n.watch(b).close(); } },
+                () -> { while (!stop.get()) { n.drain(); n.changedSince(n.generationAcquire()); } },
+                () -> { while (!stop.get()) { n.await(Duration.ofMillis(1)); } },
+                () -> { while (!stop.get()) { InvalidationListener l = i -> { }; n.addListener(l); n.removeListener(l); } },
+            };
+            for (Runnable job : jobs) {
+                Thread t = new Thread(() -> {
+                    running.countDown();
+                    try {
+                        job.run();
+                    } catch (IllegalStateException e) {
+                        if (!"notifier closed".equals(e.getMessage())) {
+                            unexpected.add(e);
+                        }
+                    } catch (Throwable e) {
+                        unexpected.add(e);
+                    }
+                });
+                threads.add(t);
+                t.start();
+            }
+            running.await();
+            Thread.sleep(round % 5);
+            n.close();
+            stop.set(true);
+            for (Thread t : threads) {
+                t.join(TimeUnit.SECONDS.toMillis(60));
+                assertFalse(t.isAlive());
+            }
+            assertTrue(unexpected.isEmpty(), "unexpected: " + unexpected);
+            assertThrows(IllegalStateException.class, n::generationAcquire);
+        }
+    }
+
+    @Test
+    void unreachableNotifiersReleaseTheirNativeHandle() throws Exception {
+        // Opening and dropping many notifiers must not run out of descriptors:
+        // the cleaner releases handles whose notifier was closed or forgotten.
+        TestBackends.openAny().close();
+        for (int i = 0; i < 600; i++) {
+            MemoryNotifier n = MemoryNotifier.open();
+            if ((i & 1) == 0) {
+                n.close();
+            }
+            if (i % 50 == 0) {
+                System.gc();
+            }
+        }
+    }
+
+    private static Thread findThread(String name) {
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            if (t.getName().equals(name)) {
+                return t;
+            }
+        }
+        return null;
+    }
+}
