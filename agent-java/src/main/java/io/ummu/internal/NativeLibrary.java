@@ -1,0 +1,316 @@
+package io.ummu.internal;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.SeekableByteChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.OpenOption;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFileAttributes;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.util.HexFormat;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * Loads {@code libummu.so} once, when this class initialises, and never
+ * throws from there: {@link #isLoaded()} and {@link #loadFailure()} say how
+ * it went, so that {@code Backend.isAvailable()} can report a reason instead
+ * of the application seeing an {@link UnsatisfiedLinkError}.
+ *
+ * <p>Where the library comes from, first match wins:
+ * <ol>
+ * <li>{@code -Dummu.library.path=/path/to/libummu.so}: loaded as is.</li>
+ * <li>The copy bundled in ummu.jar at
+ *     {@code META-INF/native/<os>-<arch>/libummu.so}, extracted into a
+ *     per-user directory that only its owner can enter (0700):
+ *     {@code $XDG_RUNTIME_DIR/ummu} when {@code XDG_RUNTIME_DIR} is set,
+ *     else {@code <java.io.tmpdir>/ummu-<uid>}. {@code -Dummu.tmpdir} or
+ *     the environment variable {@code UMMU_TMPDIR} replace the parent
+ *     directory (then {@code <it>/ummu-<uid>} is used).</li>
+ * </ol>
+ *
+ * <p>Extraction is safe against other local users: the file is named by the
+ * SHA-256 of its bytes, written to a fresh temporary name created
+ * exclusively ({@code CREATE_NEW}, {@code NOFOLLOW_LINKS}, mode 0500) and
+ * renamed into place, so nobody ever loads a half-written file; an existing
+ * copy is reused only if it is a regular file (not a symlink) owned by this
+ * user, not writable by others, with the right checksum. A directory that is
+ * a symlink or belongs to someone else is refused with a message.
+ *
+ * <p>A {@code noexec} temporary directory makes {@code System.load} fail with
+ * "failed to map segment from shared object"; the failure then says which
+ * property or variable to set.
+ *
+ * <p>After loading, {@link Native#abiVersion()} must equal
+ * {@link Native#ABI_VERSION}, or the library counts as not loaded (a stale
+ * {@code -Dummu.library.path}).
+ *
+ * <p>Thread-safety: all methods are safe from any thread; the class
+ * initialiser runs once.
+ */
+public final class NativeLibrary {
+    /** System property naming an explicit library file. */
+    public static final String LIBRARY_PATH_PROPERTY = "ummu.library.path";
+    /** System property naming the parent directory for the extracted library. */
+    public static final String TMPDIR_PROPERTY = "ummu.tmpdir";
+    /** Environment variable naming the parent directory for the extracted library. */
+    public static final String TMPDIR_ENV = "UMMU_TMPDIR";
+
+    private static final String LIBRARY_NAME = "libummu.so";
+
+    private static final Set<PosixFilePermission> OWNER_ONLY_DIR =
+            PosixFilePermissions.fromString("rwx------");
+    private static final Set<PosixFilePermission> OWNER_READ_EXEC =
+            PosixFilePermissions.fromString("r-x------");
+
+    private static final Throwable FAILURE;
+    private static final String LOADED_FROM;
+
+    static {
+        Throwable failure = null;
+        String from = null;
+        try {
+            from = load();
+        } catch (Throwable t) {
+            // Never out of a static initializer: the caller gets a reason instead.
+            failure = t;
+        }
+        FAILURE = failure;
+        LOADED_FROM = failure == null ? from : null;
+    }
+
+    private NativeLibrary() {
+    }
+
+    /** @return true when libummu.so is loaded and speaks this jar's ABI */
+    public static boolean isLoaded() {
+        return FAILURE == null;
+    }
+
+    /** @return why libummu.so could not be loaded, or null when it is loaded */
+    public static Throwable loadFailure() {
+        return FAILURE;
+    }
+
+    /** @return the file the library was loaded from, or null when it is not loaded */
+    public static String loadedFrom() {
+        return LOADED_FROM;
+    }
+
+    /** @return the resource path of the bundled library for this platform, e.g. {@code META-INF/native/linux-x86_64/libummu.so} */
+    public static String resourcePath() {
+        return "META-INF/native/" + platform() + "/" + LIBRARY_NAME;
+    }
+
+    /** @return {@code <os>-<arch>} as used in the resource path */
+    static String platform() {
+        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+        String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
+        if (os.startsWith("linux")) {
+            os = "linux";
+        }
+        switch (arch) {
+            case "amd64":
+            case "x86_64":
+                arch = "x86_64";
+                break;
+            case "aarch64":
+            case "arm64":
+                arch = "aarch64";
+                break;
+            default:
+                break;
+        }
+        return os + "-" + arch;
+    }
+
+    private static String load() throws IOException {
+        String explicit = System.getProperty(LIBRARY_PATH_PROPERTY);
+        Path file;
+        if (explicit != null && !explicit.isEmpty()) {
+            file = Paths.get(explicit).toAbsolutePath();
+            if (!Files.isRegularFile(file)) {
+                throw new UnsatisfiedLinkError("-D" + LIBRARY_PATH_PROPERTY + "=" + explicit
+                        + ": no such file (it must name libummu.so itself)");
+            }
+            systemLoad(file, "-D" + LIBRARY_PATH_PROPERTY);
+        } else {
+            file = extract();
+            systemLoad(file, null);
+        }
+        int abi = Native.abiVersion();
+        if (abi != Native.ABI_VERSION) {
+            throw new UnsatisfiedLinkError(file + " speaks ABI version " + abi + ", this ummu.jar needs "
+                    + Native.ABI_VERSION + (explicit != null ? " (stale -D" + LIBRARY_PATH_PROPERTY + "?)" : ""));
+        }
+        return file.toString();
+    }
+
+    private static void systemLoad(Path file, String origin) {
+        try {
+            System.load(file.toString());
+        } catch (UnsatisfiedLinkError e) {
+            String msg = String.valueOf(e.getMessage());
+            if (msg.contains("failed to map segment") || msg.contains("Operation not permitted")) {
+                UnsatisfiedLinkError better = new UnsatisfiedLinkError("cannot load " + file
+                        + ": its directory is probably on a noexec mount (" + msg + "). "
+                        + (origin != null
+                                ? "Point " + origin + " at a copy on a filesystem that allows execution."
+                                : "Extract it elsewhere with -D" + TMPDIR_PROPERTY + "=<dir> or " + TMPDIR_ENV
+                                        + "=<dir> (a directory on a filesystem mounted without noexec), or set -D"
+                                        + LIBRARY_PATH_PROPERTY + "=<path to libummu.so>."));
+                better.initCause(e);
+                throw better;
+            }
+            throw e;
+        }
+    }
+
+    private static Path extract() throws IOException {
+        String resource = resourcePath();
+        byte[] bytes;
+        try (InputStream in = NativeLibrary.class.getResourceAsStream("/" + resource)) {
+            if (in == null) {
+                throw new UnsatisfiedLinkError("no bundled native library " + resource
+                        + " in ummu.jar: platform " + platform() + " is not supported by this build"
+                        + " (libummu.so is built for Linux; set -D" + LIBRARY_PATH_PROPERTY
+                        + "=<path> to use one built here)");
+            }
+            bytes = in.readAllBytes();
+        }
+        String hash = sha256(bytes);
+        Path dir = privateDirectory();
+        Path file = dir.resolve("libummu-" + hash + ".so");
+
+        if (Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
+            if (isTrustedCopy(file, hash)) {
+                return file;
+            }
+            // Our own directory, so whatever is there is ours to replace; a
+            // non-regular entry (a symlink) is removed, never followed.
+            Files.delete(file);
+        }
+        Path tmp = dir.resolve(file.getFileName() + "." + Long.toHexString(new SecureRandom().nextLong()) + ".tmp");
+        try {
+            try (SeekableByteChannel ch = Files.newByteChannel(tmp,
+                    Set.<OpenOption>of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS),
+                    PosixFilePermissions.asFileAttribute(OWNER_ONLY_DIR))) {
+                ByteBuffer buf = ByteBuffer.wrap(bytes);
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+            }
+            Files.setPosixFilePermissions(tmp, OWNER_READ_EXEC);
+            try {
+                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, file);
+            }
+        } catch (FileAlreadyExistsException e) {
+            // Another JVM of ours won a race; its copy is checked below.
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+        if (!isTrustedCopy(file, hash)) {
+            throw new IOException("extracted native library " + file
+                    + " does not verify (owner, mode or SHA-256 changed under us)");
+        }
+        return file;
+    }
+
+    /** A regular file (not a link), ours, not writable by others, with the expected content. */
+    private static boolean isTrustedCopy(Path file, String hash) throws IOException {
+        PosixFileAttributes a;
+        try {
+            a = Files.readAttributes(file, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        } catch (NoSuchFileException e) {
+            return false;
+        }
+        if (!a.isRegularFile() || !isOwnedByMe(file)) {
+            return false;
+        }
+        Set<PosixFilePermission> p = a.permissions();
+        if (p.contains(PosixFilePermission.GROUP_WRITE) || p.contains(PosixFilePermission.OTHERS_WRITE)) {
+            return false;
+        }
+        // Files.readAllBytes would follow a symlink swapped in now; the
+        // directory is ours alone (0700), so nobody else can swap it.
+        return hash.equals(sha256(Files.readAllBytes(file)));
+    }
+
+    /**
+     * {@code $XDG_RUNTIME_DIR/ummu}, or {@code <tmp>/ummu-<uid>}, created 0700
+     * if missing; refused if it is a symlink or someone else's.
+     */
+    private static Path privateDirectory() throws IOException {
+        String override = System.getProperty(TMPDIR_PROPERTY);
+        String origin = "-D" + TMPDIR_PROPERTY;
+        if (override == null || override.isEmpty()) {
+            override = System.getenv(TMPDIR_ENV);
+            origin = TMPDIR_ENV;
+        }
+        Path dir;
+        if (override != null && !override.isEmpty()) {
+            dir = Paths.get(override).toAbsolutePath().resolve("ummu-" + myUid());
+        } else {
+            String xdg = System.getenv("XDG_RUNTIME_DIR");
+            if (xdg != null && !xdg.isEmpty() && Files.isDirectory(Paths.get(xdg))) {
+                dir = Paths.get(xdg).resolve("ummu");
+                origin = "XDG_RUNTIME_DIR";
+            } else {
+                dir = Paths.get(System.getProperty("java.io.tmpdir")).toAbsolutePath().resolve("ummu-" + myUid());
+                origin = "java.io.tmpdir";
+            }
+        }
+        try {
+            Files.createDirectories(dir.getParent());
+            Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(OWNER_ONLY_DIR));
+        } catch (FileAlreadyExistsException e) {
+            // Reused: checked below like a new one.
+        }
+        PosixFileAttributes a = Files.readAttributes(dir, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        if (!a.isDirectory()) {
+            throw new IOException("cannot extract libummu.so: " + dir + " (from " + origin
+                    + ") is not a directory (a symlink?); remove it or set -D" + TMPDIR_PROPERTY + "=<dir>");
+        }
+        if (!isOwnedByMe(dir)) {
+            throw new IOException("cannot extract libummu.so: " + dir + " (from " + origin + ") belongs to "
+                    + a.owner().getName() + ", not to this user; remove it or set -D" + TMPDIR_PROPERTY + "=<dir>");
+        }
+        if (!a.permissions().equals(OWNER_ONLY_DIR)) {
+            // Ours, so ours to tighten: nobody else may add or swap files in it.
+            Files.setPosixFilePermissions(dir, OWNER_ONLY_DIR);
+        }
+        return dir;
+    }
+
+    private static boolean isOwnedByMe(Path p) throws IOException {
+        return ((Integer) Files.getAttribute(p, "unix:uid", LinkOption.NOFOLLOW_LINKS)) == myUid();
+    }
+
+    /** The effective uid: Linux makes the process the owner of /proc/self. */
+    private static int myUid() throws IOException {
+        return (Integer) Files.getAttribute(Paths.get("/proc/self"), "unix:uid");
+    }
+
+    private static String sha256(byte[] bytes) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is required of every Java platform", e);
+        }
+    }
+}
