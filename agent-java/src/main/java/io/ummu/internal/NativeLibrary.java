@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -14,6 +15,8 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -23,6 +26,7 @@ import java.security.SecureRandom;
 import java.util.HexFormat;
 import java.util.Locale;
 import java.util.Set;
+import java.util.regex.Pattern;
 
 /**
  * Loads {@code libummu.so} once, when this class initialises, and never
@@ -75,6 +79,9 @@ public final class NativeLibrary {
             PosixFilePermissions.fromString("rwx------");
     private static final Set<PosixFilePermission> OWNER_READ_EXEC =
             PosixFilePermissions.fromString("r-x------");
+
+    private static final long STALE_AFTER_MILLIS = 24L * 60 * 60 * 1000;
+    private static final Pattern STALE_NAME = Pattern.compile("libummu-[0-9a-f]{64}\\.so(\\.[0-9a-f]+\\.tmp)?");
 
     private static final Throwable FAILURE;
     private static final String LOADED_FROM;
@@ -163,20 +170,34 @@ public final class NativeLibrary {
         try {
             System.load(file.toString());
         } catch (UnsatisfiedLinkError e) {
-            String msg = String.valueOf(e.getMessage());
-            if (msg.contains("failed to map segment") || msg.contains("Operation not permitted")) {
-                UnsatisfiedLinkError better = new UnsatisfiedLinkError("cannot load " + file
-                        + ": its directory is probably on a noexec mount (" + msg + "). "
-                        + (origin != null
-                                ? "Point " + origin + " at a copy on a filesystem that allows execution."
-                                : "Extract it elsewhere with -D" + TMPDIR_PROPERTY + "=<dir> or " + TMPDIR_ENV
-                                        + "=<dir> (a directory on a filesystem mounted without noexec), or set -D"
-                                        + LIBRARY_PATH_PROPERTY + "=<path to libummu.so>."));
+            UnsatisfiedLinkError better = explainLoadFailure(file, origin, e);
+            if (better != e) {
                 better.initCause(e);
-                throw better;
             }
-            throw e;
+            throw better;
         }
+    }
+
+    /**
+     * The dynamic loader's "failed to map segment from shared object"
+     * (EPERM from mmap with PROT_EXEC) almost always means a noexec mount;
+     * say which knob moves the library elsewhere.
+     *
+     * @param origin the property that named the file, or null when it was extracted
+     */
+    static UnsatisfiedLinkError explainLoadFailure(Path file, String origin, UnsatisfiedLinkError e) {
+        String msg = String.valueOf(e.getMessage());
+        if (!msg.contains("failed to map segment") && !msg.contains("Operation not permitted")) {
+            return e;
+        }
+        String reason = msg.substring(msg.lastIndexOf(": ") + 2);
+        return new UnsatisfiedLinkError("cannot load " + file + ": " + reason
+                + "; its directory is probably on a noexec mount. "
+                + (origin != null
+                        ? "Point " + origin + " at a copy on a filesystem that allows execution."
+                        : "Extract it elsewhere with -D" + TMPDIR_PROPERTY + "=<dir> or the environment variable "
+                                + TMPDIR_ENV + "=<dir> (a directory on a filesystem mounted without noexec),"
+                                + " or load a copy directly with -D" + LIBRARY_PATH_PROPERTY + "=<path to libummu.so>."));
     }
 
     private static Path extract() throws IOException {
@@ -197,6 +218,8 @@ public final class NativeLibrary {
 
         if (Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
             if (isTrustedCopy(file, hash)) {
+                // Fresh mtime: the sweep of stale copies leaves it alone.
+                Files.setLastModifiedTime(file, FileTime.fromMillis(System.currentTimeMillis()));
                 return file;
             }
             // Our own directory, so whatever is there is ours to replace; a
@@ -228,7 +251,36 @@ public final class NativeLibrary {
             throw new IOException("extracted native library " + file
                     + " does not verify (owner, mode or SHA-256 changed under us)");
         }
+        sweepStaleCopies(dir, file);
         return file;
+    }
+
+    /**
+     * Removes copies of other ummu versions (and leftover temporaries) not
+     * used for a day. Unlinking a library another JVM has loaded is harmless
+     * on Linux (its mapping stays); the age keeps us from removing one that
+     * another JVM has just verified and is about to load. Best effort.
+     */
+    private static void sweepStaleCopies(Path dir, Path keep) {
+        long cutoff = System.currentTimeMillis() - STALE_AFTER_MILLIS;
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir, "libummu-*")) {
+            for (Path p : entries) {
+                if (p.equals(keep) || !STALE_NAME.matcher(p.getFileName().toString()).matches()) {
+                    continue;
+                }
+                try {
+                    BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class,
+                            LinkOption.NOFOLLOW_LINKS);
+                    if (a.lastModifiedTime().toMillis() < cutoff) {
+                        Files.delete(p);
+                    }
+                } catch (IOException e) {
+                    // Someone else's sweep got there first, or it is busy: not our problem.
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // Cleanup must never make loading fail.
+        }
     }
 
     /** A regular file (not a link), ours, not writable by others, with the expected content. */
