@@ -1,0 +1,81 @@
+package io.ummu.agent;
+
+import java.lang.instrument.Instrumentation;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+import io.ummu.Backend;
+import io.ummu.BufferKind;
+import io.ummu.MemoryNotifier;
+import io.ummu.agent.bootstrap.UmmuHooks;
+
+/** Everything after the bridge is on the bootstrap path (see {@link UmmuAgent} for why it is a separate class). */
+final class Activation {
+    private Activation() {
+    }
+
+    static void activate(Options o, Instrumentation inst, boolean late) {
+        String[] why = new String[1];
+        KernelSource src = openBackend(o, why);
+        Tracker t = new Tracker(o, src);
+        List<String> hooks;
+        try {
+            t.start();
+            UmmuHooks.sink = t;
+            hooks = Installer.install(inst, o);
+        } catch (Throwable e) {
+            UmmuHooks.sink = null;
+            t.stop();
+            try {
+                src.close();
+            } catch (RuntimeException ignored) {
+                // already failing; the first error is the one to report
+            }
+            throw e;
+        }
+        if (!Installer.segmentsUsable) {
+            t.disable(BufferKind.NATIVE_SEGMENT);
+        }
+        AgentRuntime.tracker = t;
+        List<String> skipped = new ArrayList<>();
+        for (String h : hooks) {
+            if (h.endsWith("skipped")) {
+                skipped.add(h);
+                Log.info(h);
+            } else {
+                Log.debug(h);
+            }
+        }
+        if (o.jmx) {
+            Mx.register(t);
+        }
+        if (o.exitReport) {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> ExitReport.print(t), "ummu-exit-report"));
+        }
+        String line = String.format(Locale.ROOT, "agent on (%s): backend %s, tracking %s%s, %d of %d hooks in place",
+                late ? "attached late" : "premain", src.name(), t.trackedKinds(),
+                o.minSize > 0 ? " >= " + o.minSize + " bytes" : "", hooks.size() - skipped.size(), hooks.size());
+        AgentRuntime.status = line + (why[0] == null ? "" : "; " + why[0]);
+        Log.info(line);
+        if (why[0] != null) {
+            Log.info(why[0]);
+        }
+    }
+
+    private static KernelSource openBackend(Options o, String[] why) {
+        if ("jvm".equals(o.backend)) {
+            why[0] = "kernel backend off (backend=jvm): only RELEASED events will be delivered";
+            return new KernelSource.JvmOnly();
+        }
+        try {
+            MemoryNotifier n = "auto".equals(o.backend) ? MemoryNotifier.open()
+                    : MemoryNotifier.open(Backend.valueOf(o.backend.toUpperCase(Locale.ROOT)));
+            return new KernelSource.Notifier(n);
+        } catch (Throwable e) {
+            why[0] = "no kernel backend (" + (e.getMessage() == null ? e.toString() : e.getMessage())
+                    + "): only RELEASED events will be delivered";
+            return new KernelSource.JvmOnly();
+        }
+    }
+}

@@ -1,0 +1,169 @@
+package io.ummu.agent;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.locks.LockSupport;
+
+import io.ummu.Drain;
+import io.ummu.Invalidation;
+import io.ummu.MemoryNotifier;
+import io.ummu.Watch;
+
+/**
+ * Where kernel invalidations come from, as the tracker's dispatcher needs it.
+ * Confined to the dispatcher thread except {@link #startWaiter}.
+ */
+abstract class KernelSource {
+    abstract String name();
+
+    abstract boolean isKernel();
+
+    /** @return the watch, or null when there is no kernel backend */
+    abstract Watch watch(long address, long size);
+
+    /** Appends what the kernel reported since the last call; cheap (one load) when nothing did. */
+    abstract void poll(List<Invalidation> out);
+
+    /** Starts whatever wakes {@code dispatcher} when the kernel has events. */
+    abstract void startWaiter(Thread dispatcher);
+
+    /** The dispatcher consumed the kernel's events; the waiter may wait again. */
+    abstract void consumed();
+
+    abstract void close();
+
+    /** No kernel backend: only the JDK's own releases are seen. */
+    static final class JvmOnly extends KernelSource {
+        @Override
+        String name() {
+            return "jvm";
+        }
+
+        @Override
+        boolean isKernel() {
+            return false;
+        }
+
+        @Override
+        Watch watch(long address, long size) {
+            return null;
+        }
+
+        @Override
+        void poll(List<Invalidation> out) {
+        }
+
+        @Override
+        void startWaiter(Thread dispatcher) {
+        }
+
+        @Override
+        void consumed() {
+        }
+
+        @Override
+        void close() {
+        }
+    }
+
+    /**
+     * A {@link MemoryNotifier}. The dispatcher parks (so that the hooks can
+     * wake it with a plain unpark, which never blocks); a second daemon thread,
+     * "ummu-kernel-waiter", blocks in {@link MemoryNotifier#await} and unparks
+     * the dispatcher when the kernel has something. It then waits for the
+     * dispatcher to drain, because await() keeps returning true until then.
+     */
+    static final class Notifier extends KernelSource {
+        private final MemoryNotifier notifier;
+        private long lastGeneration;
+        private volatile boolean signalled;
+        private volatile boolean stopped;
+        private volatile Thread waiter;
+
+        Notifier(MemoryNotifier notifier) {
+            this.notifier = notifier;
+            this.lastGeneration = notifier.generationAcquire();
+        }
+
+        MemoryNotifier notifier() {
+            return notifier;
+        }
+
+        @Override
+        String name() {
+            return notifier.backend().name().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        @Override
+        boolean isKernel() {
+            return true;
+        }
+
+        @Override
+        Watch watch(long address, long size) {
+            return notifier.watch(address, size);
+        }
+
+        @Override
+        void poll(List<Invalidation> out) {
+            // The fast path: one acquire load. The backend queues an event
+            // before it publishes the incremented counter (release), so a
+            // changed value guarantees drain() finds the event.
+            // signalled: the waiter saw the file readable; drain even if the
+            // counter did not move, or await() would keep returning at once.
+            if (signalled || notifier.changedSince(lastGeneration)) {
+                Drain d = notifier.drain();
+                lastGeneration = d.generation();
+                out.addAll(d.invalidations());
+            }
+        }
+
+        @Override
+        void startWaiter(Thread dispatcher) {
+            Thread t = new Thread(() -> waitLoop(dispatcher), "ummu-kernel-waiter");
+            t.setDaemon(true);
+            waiter = t;
+            t.start();
+        }
+
+        private void waitLoop(Thread dispatcher) {
+            try {
+                while (!stopped) {
+                    if (notifier.await(Duration.ofSeconds(1))) {
+                        signalled = true;
+                        LockSupport.unpark(dispatcher);
+                        while (signalled && !stopped) {
+                            LockSupport.park(this);
+                        }
+                    }
+                }
+            } catch (IllegalStateException closed) {
+                // notifier closed: nothing more to wait for
+            } catch (RuntimeException | Error e) {
+                Log.warn("kernel waiter stopped (" + Log.brief(e) + "); kernel events are now seen only when"
+                        + " buffers are allocated or released");
+            }
+        }
+
+        @Override
+        void consumed() {
+            if (signalled) {
+                signalled = false;
+                Thread t = waiter;
+                if (t != null) {
+                    LockSupport.unpark(t);
+                }
+            }
+        }
+
+        @Override
+        void close() {
+            stopped = true;
+            Thread t = waiter;
+            if (t != null) {
+                LockSupport.unpark(t);
+            }
+            notifier.close();
+        }
+    }
+}

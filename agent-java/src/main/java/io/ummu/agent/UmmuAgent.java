@@ -1,0 +1,77 @@
+package io.ummu.agent;
+
+import java.lang.instrument.Instrumentation;
+
+/**
+ * The {@code -javaagent} entry point (Premain-Class, Agent-Class,
+ * Launcher-Agent-Class). premain and agentmain share one method; the JDK
+ * classes to hook are already loaded either way, so the hooks are applied by
+ * retransformation.
+ *
+ * <p>This class must stay free of references to the bridge
+ * ({@code io.ummu.agent.bootstrap.UmmuHooks}), to the classes that extend it
+ * and to Byte Buddy: verifying it must not load any of them, because the
+ * bridge has to be appended to the bootstrap class path before anything
+ * resolves it (or the application class loader would define its own copy),
+ * and Byte Buddy must not initialise before its safe mode is set.
+ *
+ * <p>Fail open: any Throwable ends up as one line on stderr saying what is
+ * off; the application then runs as it would without the agent.
+ */
+public final class UmmuAgent {
+    private static boolean started; // guarded by UmmuAgent.class
+
+    private UmmuAgent() {
+    }
+
+    public static void premain(String args, Instrumentation inst) {
+        start(args, inst, false);
+    }
+
+    public static void agentmain(String args, Instrumentation inst) {
+        start(args, inst, true);
+    }
+
+    private static synchronized void start(String args, Instrumentation inst, boolean late) {
+        String stage = "reading options";
+        try {
+            Options o = Options.parse(args, System.getenv(), System.getProperties());
+            Log.level = o.logLevel;
+            for (String w : o.warnings) {
+                Log.warn(w);
+            }
+            if (!o.enabled) {
+                Log.info("agent disabled by option enabled=false; nothing is tracked");
+                AgentRuntime.status = "disabled by option enabled=false";
+                return;
+            }
+            if (started) {
+                Log.info("agent already running; this load (" + (late ? "late attach" : "-javaagent")
+                        + ") changes nothing");
+                return;
+            }
+            stage = "checking the JVM";
+            if (!inst.isRetransformClassesSupported()) {
+                throw new IllegalStateException("this JVM cannot retransform classes"
+                        + " (the manifest of ummu.jar asks for Can-Retransform-Classes)");
+            }
+            // Byte Buddy's safe mode: no sun.misc.Unsafe, so JDK 24+ prints no
+            // warning. Must be set before any Byte Buddy class initialises.
+            // The name is relocated together with Byte Buddy in ummu.jar.
+            if (System.getProperty("net.bytebuddy.safe") == null) {
+                System.setProperty("net.bytebuddy.safe", "true");
+            }
+            stage = "putting the bridge class on the bootstrap class path";
+            Bridge.install(inst);
+            stage = "starting";
+            Activation.activate(o, inst, late);
+            started = true;
+        } catch (Throwable t) {
+            AgentRuntime.status = "ummu agent off: " + stage + " failed: " + Log.brief(t);
+            Log.error("agent off, the application runs without it: " + stage + " failed: " + Log.brief(t));
+            if (Log.on(Log.DEBUG)) {
+                t.printStackTrace();
+            }
+        }
+    }
+}

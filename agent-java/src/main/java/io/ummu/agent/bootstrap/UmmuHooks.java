@@ -1,0 +1,107 @@
+package io.ummu.agent.bootstrap;
+
+/**
+ * The only agent class the JDK's own code ever calls.
+ *
+ * <p>Why this class exists: the agent's advice is inlined into classes of
+ * {@code java.base} ({@code DirectByteBuffer$Deallocator},
+ * {@code FileChannelImpl$Unmapper}, {@code jdk.internal.foreign.*}), which are
+ * defined by the bootstrap class loader. Code there can only link against
+ * classes the bootstrap loader can see, so the agent copies this one class
+ * into a small jar and appends it with
+ * {@code Instrumentation.appendToBootstrapClassLoaderSearch}. The rest of the
+ * agent (Byte Buddy, the tracker, listeners) stays in the application class
+ * loader, out of the JDK's way; it plugs itself in by subclassing this class
+ * and storing the instance in {@link #sink}. The JVM lets the instrumented
+ * modules read the bootstrap loader's unnamed module because they were
+ * transformed by an agent ({@code jdk.internal.module.Modules.transformedByAgent}).
+ *
+ * <p>Keep it minimal and dependency-free: it must reference nothing but
+ * {@code java.lang}. Every entry point swallows every {@link Throwable},
+ * because the release hooks run on the Reference Handler thread and inside
+ * {@code Cleaner}s, where an exception would end the JVM; the advice also
+ * suppresses, but the call sites rewritten in {@code jdk.internal.foreign}
+ * have no advice around them.
+ */
+public abstract class UmmuHooks {
+    /** Memory kinds, as passed by the advice. */
+    public static final int DIRECT = 0;
+    public static final int MAPPED = 1;
+    public static final int NATIVE_SEGMENT = 2;
+    public static final int JNI = 3;
+
+    /**
+     * The installed tracker, or null (nothing is tracked). Volatile: a hook
+     * running on any thread sees a fully constructed tracker or none.
+     */
+    public static volatile UmmuHooks sink;
+
+    /** Counts Throwables swallowed here (there is nowhere to report them from a hook). */
+    public static volatile long swallowed;
+
+    protected UmmuHooks() {
+    }
+
+    /** Memory [address, address + size) of this kind was just obtained. */
+    protected abstract void allocated(int kind, long address, long size);
+
+    /** The JDK is about to release the memory at address (before free/munmap). */
+    protected abstract void releasing(int kind, long address);
+
+    /** The JDK has released the memory at address (after free/munmap returned). */
+    protected abstract void released(int kind, long address);
+
+    public static void onAllocated(int kind, long address, long size) {
+        UmmuHooks s = sink;
+        if (s != null && address != 0) {
+            try {
+                s.allocated(kind, address, size);
+            } catch (Throwable t) {
+                swallowed++;
+            }
+        }
+    }
+
+    /** @return address, so that the advice can hand it to {@link #onReleased} */
+    public static long onReleasing(int kind, long address) {
+        UmmuHooks s = sink;
+        if (s != null && address != 0) {
+            try {
+                s.releasing(kind, address);
+            } catch (Throwable t) {
+                swallowed++;
+            }
+        }
+        return address;
+    }
+
+    public static void onReleased(int kind, long address) {
+        UmmuHooks s = sink;
+        if (s != null && address != 0) {
+            try {
+                s.released(kind, address);
+            } catch (Throwable t) {
+                swallowed++;
+            }
+        }
+    }
+
+    /*
+     * Call-site shims for jdk.internal.foreign, where the agent rewrites
+     * "Unsafe.allocateMemory(size)" and "Unsafe.freeMemory(address)" call
+     * sites without touching the surrounding code (see SegmentCallSites).
+     */
+
+    /** Stack before: size, address. Reports the allocation; the caller keeps address. */
+    public static void segmentAllocated(long size, long address) {
+        onAllocated(NATIVE_SEGMENT, address, size);
+    }
+
+    public static void segmentReleasing(long address) {
+        onReleasing(NATIVE_SEGMENT, address);
+    }
+
+    public static void segmentReleased(long address) {
+        onReleased(NATIVE_SEGMENT, address);
+    }
+}
