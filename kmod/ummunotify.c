@@ -36,6 +36,7 @@
 #include <linux/rbtree.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
@@ -394,8 +395,11 @@ static int ummunotify_release(struct inode *inode, struct file *filp)
 	 * kfree() (the 2010 driver called rb_next() on freed nodes here).
 	 */
 	rbtree_postorder_for_each_entry_safe(reg, next, &file->cookies,
-					     cookie_node)
+					     cookie_node) {
 		kfree(reg);
+		/* max_regions_per_file may have been raised a long way */
+		cond_resched();
+	}
 
 	/* Every mapping of the page held a file reference: none is left. */
 	__free_page(file->counter_page);
@@ -753,6 +757,28 @@ static int ummunotify_mmap(struct file *filp, struct vm_area_struct *vma)
 			       vma->vm_page_prot);
 }
 
+#ifdef CONFIG_PROC_FS
+/* /proc/<pid>/fdinfo/<fd>: what a file holds, for whoever debugs a user. */
+static void ummunotify_show_fdinfo(struct seq_file *m, struct file *filp)
+{
+	struct ummunotify_file *file = filp->private_data;
+	unsigned int nregions;
+	bool pending;
+	u64 counter;
+
+	spin_lock(&file->lock);
+	nregions = file->nregions;
+	pending = !list_empty(&file->queue) || file->need_last;
+	counter = *file->counter;
+	spin_unlock(&file->lock);
+
+	seq_printf(m, "ummunotify-features:\t%#x\n", READ_ONCE(file->features));
+	seq_printf(m, "ummunotify-regions:\t%u\n", nregions);
+	seq_printf(m, "ummunotify-counter:\t%llu\n", counter);
+	seq_printf(m, "ummunotify-readable:\t%d\n", pending);
+}
+#endif
+
 static const struct file_operations ummunotify_fops = {
 	.owner		= THIS_MODULE,
 	.open		= ummunotify_open,
@@ -763,6 +789,9 @@ static const struct file_operations ummunotify_fops = {
 	.unlocked_ioctl	= ummunotify_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.mmap		= ummunotify_mmap,
+#ifdef CONFIG_PROC_FS
+	.show_fdinfo	= ummunotify_show_fdinfo,
+#endif
 };
 
 static struct miscdevice ummunotify_misc = {
