@@ -12,7 +12,9 @@
  *   UFFD_EVENT_UNMAP  munmap, MAP_FIXED over, mremap shrink, brk shrink
  *                     -> UMMU_CAUSE_UNMAP (UMMUNOTIFY_CAUSE_UNMAP)
  *   UFFD_EVENT_REMAP  mremap moved the range away: the old range is reported
- *                     -> UMMU_CAUSE_REMAP
+ *                     -> UMMU_CAUSE_REMAP (the kernel follows it with an
+ *                     UNMAP of the same range; both go into one record,
+ *                     which then carries REMAP | UNMAP and keeps its hint)
  *   UFFD_EVENT_REMOVE madvise(MADV_DONTNEED/MADV_FREE/MADV_REMOVE)
  *                     -> UMMU_CAUSE_REMOVE
  *
@@ -89,8 +91,11 @@
  * flight: wait, or take the slow path) or the even value stored after the
  * bump, in which case the counter has moved. ops->read waits for an odd
  * sequence to turn even before draining, so a drain issued after munmap()
- * returned always reports the event. A fast path that reads only offset 0
- * may miss the event for the duration of one reader batch.
+ * returned always reports the event, and ops->watch waits the same way,
+ * so that the stale event of a range unmapped before watch() was called is
+ * never attributed to a new watch on a reused address. A fast path that
+ * reads only offset 0 may miss the event for the duration of one reader
+ * batch (microseconds; uffd_stress measures how often).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -116,6 +121,7 @@
 #include <linux/userfaultfd.h>
 
 #include "ummu_backend.h"
+#include "uffd_internal.h"
 #include "uffd_tree.h"
 
 /* The build machine's headers may predate the features we need. */
@@ -167,8 +173,6 @@ struct uffd_procmap_query {
 #define UFFD_OPTIONAL (UFFD_FEATURE_WP_HUGETLBFS_SHMEM | \
 		       UFFD_FEATURE_WP_UNPOPULATED)
 
-/* Counter page layout (see the ordering note above). */
-#define UFFD_SEQ_OFFSET 8
 
 #define UFFD_MSG_BATCH 64
 #define UFFD_REG_ATTEMPTS 8
@@ -180,6 +184,7 @@ struct uffd_watch {
 	/* Event record, coalesced in place (no allocation in the reader). */
 	struct uffd_watch *qnext, *qprev;
 	bool queued;
+	uint64_t remap_seq;	/* reader event number of the last REMAP hit */
 	uint32_t flags;
 	uint64_t hint_start, hint_end;
 };
@@ -216,6 +221,8 @@ struct ummu_backend {
 	uint32_t rng;
 
 	/* reader only: */
+	uint64_t nevents;	/* events handled so far */
+	uint64_t remap_s, remap_e;	/* the REMAP that was the last event */
 	struct uffd_msg msgs[UFFD_MSG_BATCH];
 };
 
@@ -524,6 +531,8 @@ struct hit_ctx {
 	uint64_t s, e;
 	uint32_t cause;
 	unsigned int hits;
+	bool remap;		/* this event is a REMAP */
+	bool echo;		/* this UNMAP repeats the REMAP just before */
 };
 
 /* The module's coalescing rule, applied to one watch. */
@@ -533,6 +542,19 @@ static void hit_watch(struct uffd_node *n, void *arg)
 	struct uffd_watch *w = (struct uffd_watch *)((char *)n -
 				offsetof(struct uffd_watch, range));
 
+	if (h->remap)
+		w->remap_seq = h->b->nevents;
+	if (h->echo && w->remap_seq == h->b->nevents - 1) {
+		/*
+		 * Same invalidation as the REMAP this watch just got: name the
+		 * second cause on the pending record, do not count a second
+		 * hit (that would drop the exact hint), no new record if the
+		 * first was already read.
+		 */
+		if (w->queued)
+			w->flags |= h->cause;
+		return;
+	}
 	if (!w->queued) {
 		w->flags = UMMUNOTIFY_EVENT_FLAG_HINT | h->cause;
 		w->hint_start = h->s > w->start ? h->s : w->start;
@@ -584,6 +606,7 @@ static void handle_msg(struct ummu_backend *b, const struct uffd_msg *m)
 		h.s = m->arg.remap.from;
 		h.e = m->arg.remap.from + m->arg.remap.len;
 		h.cause = UMMU_EVENT_FLAG_CAUSE(UMMU_CAUSE_REMAP);
+		h.remap = true;
 		unmapped = true;
 		break;
 	case UFFD_EVENT_REMOVE:
@@ -595,6 +618,20 @@ static void handle_msg(struct ummu_backend *b, const struct uffd_msg *m)
 		/* No page faults (nothing is write-protected), no forks. */
 		return;
 	}
+	/*
+	 * mremap() moving a range sends REMAP(old range) and then, once that
+	 * was read, UNMAP of the same old range (the move unmaps the source).
+	 * Both describe one invalidation.
+	 */
+	b->nevents++;
+#ifdef UFFD_DEBUG
+	fprintf(stderr, "uffd event %u [%llx, %llx)\n", m->event,
+		(unsigned long long)h.s, (unsigned long long)h.e);
+#endif
+	h.echo = m->event == UFFD_EVENT_UNMAP && b->remap_s == h.s &&
+		 b->remap_e == h.e;
+	b->remap_s = h.remap ? h.s : 0;
+	b->remap_e = h.remap ? h.e : 0;
 	if (h.s >= h.e)
 		return;
 	uffd_tree_overlaps(b->watches, h.s, h.e, hit_watch, &h);
@@ -962,6 +999,13 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 	ps = start & ~pmask;
 	pe = (end + pmask) & ~pmask;
 
+	/*
+	 * An unmap that returned before this call may still be in the
+	 * reader's hands; if the address was reused, its stale event must not
+	 * land on the new watch (a live buffer reported as unmapped).
+	 */
+	wait_reader_batch(b);
+
 	w = calloc(1, sizeof(*w));
 	if (!w) {
 		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): ENOMEM", start, end);
@@ -1162,6 +1206,27 @@ static const volatile uint64_t *uffd_counter(const struct ummu_backend *b)
 static int uffd_pollfd(const struct ummu_backend *b)
 {
 	return b->evfd;
+}
+
+static size_t count_nodes(const struct uffd_node *t)
+{
+	return t ? 1 + count_nodes(t->l) + count_nodes(t->r) : 0;
+}
+
+__attribute__((visibility("hidden")))
+void uffd_backend_stats(struct ummu_backend *b, struct uffd_stats *st)
+{
+	const struct uffd_watch *w;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&b->lock);
+	st->watches = count_nodes(b->cookies);
+	st->regions = count_nodes(b->regions);
+	for (w = b->qhead; w; w = w->qnext)
+		st->queued++;
+	pthread_mutex_unlock(&b->lock);
+	st->procmap_query = b->procmap_query;
+	st->features = b->features;
 }
 
 __attribute__((visibility("hidden")))

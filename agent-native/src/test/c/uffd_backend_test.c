@@ -1,0 +1,686 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Host tests of the userfaultfd backend (TAP). The backend sources are
+ * compiled into this binary (see uffd_tests.mk), so no JVM or libummu.so is
+ * involved. Every case uses the real kernel: it maps, watches, unmaps and
+ * checks the records the reader thread produced.
+ *
+ * A drain right after munmap() returns must report the event: ops->read
+ * waits for a reader batch in flight, which is the guarantee the backend
+ * documents (see backend_userfaultfd.c). So no case sleeps or polls for an
+ * event to show up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
+
+#include "ummu_backend.h"
+#include "uffd_internal.h"
+#include "uffd_tap.h"
+
+#define CAUSE_UNMAP UMMU_EVENT_FLAG_CAUSE(UMMUNOTIFY_CAUSE_UNMAP)
+#define CAUSE_REMAP UMMU_EVENT_FLAG_CAUSE(UMMU_CAUSE_REMAP)
+#define CAUSE_REMOVE UMMU_EVENT_FLAG_CAUSE(UMMU_CAUSE_REMOVE)
+#define HINT UMMUNOTIFY_EVENT_FLAG_HINT
+
+static const struct ummu_backend_ops *ops = &ummu_userfaultfd_ops;
+static struct ummu_backend *b;
+static long pg;
+static char why[512];
+
+static uint64_t A(const void *p)
+{
+	return (uint64_t)(uintptr_t)p;
+}
+
+static uint64_t counter(void)
+{
+	return __atomic_load_n(ops->counter(b), __ATOMIC_ACQUIRE);
+}
+
+static char *map(size_t pages)
+{
+	char *p = mmap(NULL, pages * pg, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(2);
+	}
+	return p;
+}
+
+static int watch_(uint64_t s, uint64_t e, uint64_t cookie)
+{
+	why[0] = 0;
+	return ops->watch(b, s, e, cookie, why, sizeof(why));
+}
+
+/* Addresses only: gcc must not think watch() reads the memory. */
+#define watch(s, e, cookie) watch_(A(s), A(e), (cookie))
+
+static struct ummunotify_event ev[256];
+
+/* Drains everything; returns the number of INVAL records (LAST excluded). */
+static int drain(int *last_seen, uint64_t *last)
+{
+	ssize_t n, total = 0;
+	int i, inval = 0;
+
+	*last_seen = 0;
+	for (;;) {
+		n = ops->read(b, ev + total, 256 - total);
+		if (n <= 0)
+			break;
+		total += n;
+		if (total >= 256)
+			break;
+	}
+	for (i = 0; i < total; i++) {
+		if (ev[i].type == UMMUNOTIFY_EVENT_TYPE_LAST) {
+			*last_seen = 1;
+			*last = ev[i].user_cookie_counter;
+		} else {
+			inval++;
+		}
+	}
+	return inval;
+}
+
+static const struct ummunotify_event *rec(uint64_t cookie)
+{
+	int i;
+
+	for (i = 0; i < 256; i++)
+		if (ev[i].type == UMMUNOTIFY_EVENT_TYPE_INVAL &&
+		    ev[i].user_cookie_counter == cookie)
+			return &ev[i];
+	return NULL;
+}
+
+static void clear_ev(void)
+{
+	memset(ev, 0xff, sizeof(ev));
+}
+
+/* One INVAL for cookie with exactly these flags and hint, then LAST. */
+static void expect_one(const char *what, uint64_t cookie, uint32_t flags,
+		       uint64_t hs, uint64_t he, uint64_t c0)
+{
+	int last_seen, n;
+	uint64_t last = 0;
+	const struct ummunotify_event *r;
+
+	clear_ev();
+	n = drain(&last_seen, &last);
+	r = rec(cookie);
+	if (n != 1) {
+		int i;
+
+		for (i = 0; i < 256 && ev[i].type != 0xffffffffu; i++)
+			diag("  record %d: type %u flags 0x%x [0x%" PRIx64 ", 0x%" PRIx64 ") cookie %" PRIu64,
+			     i, ev[i].type, ev[i].flags, (uint64_t)ev[i].hint_start,
+			     (uint64_t)ev[i].hint_end, (uint64_t)ev[i].user_cookie_counter);
+	}
+	ok(n == 1 && r && r->flags == flags && r->hint_start == hs &&
+	   r->hint_end == he,
+	   "%s: one record, flags 0x%x hint [0x%" PRIx64 ", 0x%" PRIx64 ")",
+	   what, flags, hs, he);
+	if (r)
+		diag("  got n=%d flags 0x%x hint [0x%" PRIx64 ", 0x%" PRIx64 ")",
+		     n, r->flags, (uint64_t)r->hint_start, (uint64_t)r->hint_end);
+	else
+		diag("  got n=%d, no record for cookie %" PRIu64, n, cookie);
+	ok(counter() == c0 + 1 && last_seen && last == counter(),
+	   "%s: counter %" PRIu64 " -> %" PRIu64 " (+1), LAST carries it (%" PRIu64 ")",
+	   what, c0, counter(), last);
+}
+
+static int lines_of(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!needle || strstr(line, needle))
+			n++;
+	fclose(f);
+	return n;
+}
+
+static int map_count(void)
+{
+	return lines_of("/proc/self/maps", NULL);
+}
+
+/* VMAs the kernel shows as userfaultfd-wp registered ("uw" in VmFlags). */
+static int uw_vmas(void)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmFlags:", 8) && strstr(line, " uw"))
+			n++;
+	fclose(f);
+	return n;
+}
+
+static int pollfd_readable(void)
+{
+	struct pollfd p = { .fd = ops->pollfd(b), .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+static void test_basic_anon(void)
+{
+	char *p = map(8);
+	uint64_t c0, s = A(p) + 100, e = A(p) + 3 * pg + 5;
+	int r;
+
+	r = watch((void *)s, (void *)e, 1);
+	ok(r == 0, "watch anon [p+100, p+3pg+5): %d %s", r, why);
+	ok(uw_vmas() >= 1, "the mapping is userfaultfd-wp registered (smaps uw)");
+	c0 = counter();
+	munmap(p + pg, pg);
+	/*
+	 * The reader may still be queueing when munmap() returns; a read of
+	 * zero records waits for its batch (no sleeping in these tests).
+	 */
+	ops->read(b, ev, 0);
+	ok(pollfd_readable(), "pollfd readable after the unmap");
+	expect_one("munmap one page", 1, HINT | CAUSE_UNMAP, A(p) + pg,
+		   A(p) + 2 * pg, c0);
+	ok(!pollfd_readable(), "pollfd not readable after the drain");
+
+	c0 = counter();
+	munmap(p + 2 * pg, pg);
+	munmap(p, pg);
+	expect_one("two unmaps before a drain: whole range, no HINT", 1,
+		   CAUSE_UNMAP, s, e, c0 + 1);
+	ok(ops->unwatch(b, 1) == 0, "unwatch 1");
+	munmap(p + 3 * pg, 5 * pg);
+}
+
+static void test_remove_remap_fixed(void)
+{
+	char *p = map(8), *t = map(8), *q;
+	uint64_t c0;
+	int r;
+
+	r = watch(p + 100, p + 4 * pg, 2);
+	ok(r == 0, "watch for madvise: %d %s", r, why);
+	memset(p, 1, 8 * pg);
+	c0 = counter();
+	madvise(p, pg, MADV_DONTNEED);
+	expect_one("madvise(DONTNEED) first page", 2, HINT | CAUSE_REMOVE,
+		   A(p) + 100, A(p) + pg, c0);
+
+	c0 = counter();
+	q = mmap(p + pg, pg, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ok(q == p + pg, "mmap MAP_FIXED over the second page");
+	expect_one("MAP_FIXED over", 2, HINT | CAUSE_UNMAP, A(p) + pg,
+		   A(p) + 2 * pg, c0);
+	ok(ops->unwatch(b, 2) == 0, "unwatch 2");
+	munmap(p, 8 * pg);
+
+	/* mremap move: the old range is reported, cause REMAP. */
+	p = map(4);
+	r = watch(p + 100, p + 3 * pg + 5, 3);
+	ok(r == 0, "watch for mremap: %d %s", r, why);
+	c0 = counter();
+	q = mremap(p, 4 * pg, 4 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, t);
+	ok(q == t, "mremap moved the range");
+	/* The kernel sends REMAP then UNMAP of the old range: one record. */
+	expect_one("mremap move", 3, HINT | CAUSE_REMAP | CAUSE_UNMAP, A(p) + 100,
+		   A(p) + 3 * pg + 5, c0);
+
+	/* mremap shrink: the tail is unmapped. */
+	r = watch(t + 100, t + 4 * pg, 4);
+	ok(r == 0, "watch the moved range: %d %s", r, why);
+	c0 = counter();
+	q = mremap(t, 4 * pg, 2 * pg, 0);
+	ok(q == t, "mremap shrink in place");
+	expect_one("mremap shrink", 4, HINT | CAUSE_UNMAP, A(t) + 2 * pg,
+		   A(t) + 4 * pg, c0);
+	ok(ops->unwatch(b, 3) == 0 && ops->unwatch(b, 4) == 0,
+	   "unwatch 3 and 4 (after their ranges went away)");
+	munmap(t, 8 * pg);
+}
+
+static void test_malloc(void)
+{
+	size_t big = 40u << 20;
+	char *m = malloc(big), *small[100];
+	uint64_t c0, ma = A(m);
+	int i, r, bad = 0;
+
+	r = watch(m, m + big, 10);
+	ok(r == 0, "watch a 40 MiB malloc'd buffer: %d %s", r, why);
+	c0 = counter();
+	free(m);	/* above any mmap threshold: glibc munmaps it */
+	expect_one("free(40 MiB) unmaps it", 10, HINT | CAUSE_UNMAP, ma,
+		   ma + big, c0);
+	ops->unwatch(b, 10);
+
+	for (i = 0; i < 100; i++) {
+		small[i] = malloc(48);
+		if (watch(small[i], small[i] + 48, 100 + i))
+			bad++;
+	}
+	ok(bad == 0, "watch 100 small malloc'd buffers (heap): %d failed %s",
+	   bad, why);
+	for (i = 0; i < 100; i++) {
+		memset(small[i], 7, 48);	/* writes to watched heap memory */
+		if (ops->unwatch(b, 100 + i))
+			bad++;
+		free(small[i]);
+	}
+	ok(bad == 0, "unwatch them");
+}
+
+static void test_file_shared(void)
+{
+	char path[] = "/tmp/uffd_testXXXXXX", fdpath[64];
+	int fd = mkstemp(path), ro, r;
+	char *p;
+	uint64_t c0;
+
+	unlink(path);
+	if (fd < 0 || ftruncate(fd, 4 * pg)) {
+		skip("MAP_SHARED file", "no temporary file");
+		return;
+	}
+	p = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	r = watch(p + 10, p + 2 * pg, 20);
+	ok(r == 0, "watch a MAP_SHARED file mapping: %d %s", r, why);
+	memset(p, 3, 4 * pg);
+	c0 = counter();
+	munmap(p, 4 * pg);
+	expect_one("munmap of a shared file mapping", 20, HINT | CAUSE_UNMAP,
+		   A(p) + 10, A(p) + 2 * pg, c0);
+	ops->unwatch(b, 20);
+
+	p = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	r = watch(p, p + 4 * pg, 21);
+	ok(r == 0, "watch a MAP_SHARED file mapping again: %d %s", r, why);
+	c0 = counter();
+	madvise(p + pg, pg, MADV_REMOVE);
+	expect_one("madvise(MADV_REMOVE) punches the file", 21,
+		   HINT | CAUSE_REMOVE, A(p) + pg, A(p) + 2 * pg, c0);
+	ops->unwatch(b, 21);
+	munmap(p, 4 * pg);
+
+	/* A shared mapping without write access to its file: refused. */
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	ro = open(fdpath, O_RDONLY);
+	p = mmap(NULL, 4 * pg, PROT_READ, MAP_SHARED, ro, 0);
+	r = watch(p, p + pg, 22);
+	ok(r == -EPERM && strstr(why, "EPERM"),
+	   "read-only shared file mapping: -EPERM (%d), why: %s", r, why);
+	munmap(p, 4 * pg);
+	close(ro);
+	close(fd);
+
+	fd = memfd_create("uffd_test", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, 4 * pg)) {
+		skip("memfd", "memfd_create failed");
+		return;
+	}
+	p = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	r = watch(p + pg, p + 3 * pg, 23);
+	ok(r == 0, "watch a shared memfd (shmem) mapping: %d %s", r, why);
+	c0 = counter();
+	munmap(p, 4 * pg);
+	expect_one("munmap of shmem", 23, HINT | CAUSE_UNMAP, A(p) + pg,
+		   A(p) + 3 * pg, c0);
+	ops->unwatch(b, 23);
+	close(fd);
+}
+
+static void test_sharing(void)
+{
+	char *p = map(4);
+	uint64_t c0;
+	int last_seen, n;
+	uint64_t last;
+	const struct ummunotify_event *r1, *r2;
+
+	/* Overlapping watches on shared pages: both reported, each clipped. */
+	ok(watch(p, p + 6000, 30) == 0 && watch(p + 5000, p + 9000, 31) == 0,
+	   "two overlapping watches");
+	c0 = counter();
+	munmap(p + pg, pg);
+	clear_ev();
+	n = drain(&last_seen, &last);
+	r1 = rec(30);
+	r2 = rec(31);
+	ok(n == 2 && r1 && r2 && r1->hint_start == A(p) + pg &&
+	   r1->hint_end == A(p) + 6000 && r2->hint_start == A(p) + 5000 &&
+	   r2->hint_end == A(p) + 2 * pg && (r1->flags & HINT) &&
+	   (r2->flags & HINT),
+	   "both overlapping watches reported with their own exact hints");
+	ok(counter() == c0 + 1, "one event, one bump for two watches");
+	ops->unwatch(b, 30);
+	ops->unwatch(b, 31);
+	munmap(p, 4 * pg);
+
+	/* Adjacent watches sharing a page: only the touched one. */
+	p = map(4);
+	ok(watch(p, p + 100, 32) == 0 && watch(p + 100, p + pg + 100, 33) == 0,
+	   "two adjacent watches sharing page 0");
+	munmap(p + pg, pg);
+	clear_ev();
+	n = drain(&last_seen, &last);
+	ok(n == 1 && rec(33) && !rec(32) && rec(33)->hint_start == A(p) + pg &&
+	   rec(33)->hint_end == A(p) + pg + 100,
+	   "only the watch whose bytes were unmapped is reported");
+	ops->unwatch(b, 32);
+	ops->unwatch(b, 33);
+
+	/* Unrelated unmaps leave the counter alone. */
+	ok(watch(p, p + 100, 34) == 0, "watch the first 100 bytes");
+	c0 = counter();
+	munmap(p + 3 * pg, pg);	/* same registered VMA, no watch there */
+	munmap(map(1), pg);	/* and an unregistered mapping */
+	n = drain(&last_seen, &last);
+	ok(n == 0 && !last_seen && counter() == c0,
+	   "unmap in the registered VMA outside every watch: no record, counter unchanged");
+	ops->unwatch(b, 34);
+	munmap(p, 4 * pg);
+}
+
+static void test_unwatch_drops(void)
+{
+	char *p = map(2);
+	struct uffd_stats st;
+	int last_seen, n;
+	uint64_t last, c0;
+
+	ok(watch(p, p + pg, 40) == 0, "watch for unwatch-drops");
+	c0 = counter();
+	munmap(p, pg);
+	ops->read(b, ev, 0);	/* waits for the reader batch only */
+	uffd_backend_stats(b, &st);
+	ok(st.queued == 1 && counter() == c0 + 1, "one record queued, counter moved");
+	ok(ops->unwatch(b, 40) == 0, "unwatch with a queued record");
+	n = drain(&last_seen, &last);
+	ok(n == 0 && !last_seen, "the queued record is gone (and no LAST)");
+	ok(!pollfd_readable(), "pollfd not readable once it is gone");
+	munmap(p + pg, pg);
+}
+
+static void test_reuse(void)
+{
+	char *p = map(4), *q;
+	uint64_t c0;
+
+	ok(watch(p, p + 4 * pg, 50) == 0, "watch, then unmap");
+	munmap(p, 4 * pg);
+	ops->read(b, ev, 256);
+	ops->unwatch(b, 50);
+	q = mmap(p, 4 * pg, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	ok(q == p, "a new mapping at the same address");
+	ok(watch(q + 8, q + pg, 51) == 0, "watch the new mapping: %s", why);
+	c0 = counter();
+	munmap(q, 4 * pg);
+	expect_one("the new mapping is registered afresh", 51,
+		   HINT | CAUSE_UNMAP, A(q) + 8, A(q) + pg, c0);
+	ops->unwatch(b, 51);
+}
+
+static void *writer(void *arg)
+{
+	char *p = arg;
+	size_t i;
+
+	for (i = 0; i < 64 * (size_t)pg; i++)
+		p[i] = (char)i;
+	return p;
+}
+
+static void test_writes_never_block(void)
+{
+	char *p = map(64);
+	pthread_t t;
+	struct timespec dl;
+	void *ret = NULL;
+	int r, bad = 0;
+	size_t i;
+
+	ok(watch(p, p + 64 * pg, 60) == 0, "watch 64 untouched pages");
+	pthread_create(&t, NULL, writer, p);
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 30;
+	r = pthread_timedjoin_np(t, &ret, &dl);
+	ok(r == 0 && ret == p, "a thread wrote every byte of the watched range (join: %d)", r);
+	for (i = 0; i < 64 * (size_t)pg; i++)
+		bad += p[i] != (char)i;
+	ok(bad == 0, "and the memory holds what it wrote");
+	madvise(p, 64 * pg, MADV_DONTNEED);
+	ops->read(b, ev, 256);
+	writer(p);	/* fault pages in again after the REMOVE */
+	ok(1, "writes after madvise(DONTNEED) did not block either");
+	ops->unwatch(b, 60);
+	munmap(p, 64 * pg);
+}
+
+static void test_ebusy(void)
+{
+	int other = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1);
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	char *p = map(4);
+	int r;
+
+	if (other < 0 || ioctl(other, UFFDIO_API, &api)) {
+		skip("EBUSY", "no second userfaultfd");
+		return;
+	}
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = A(p);
+	reg.range.len = 4 * pg;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	ok(ioctl(other, UFFDIO_REGISTER, &reg) == 0,
+	   "another userfaultfd owns a mapping (missing mode; never touched)");
+	r = watch(p + pg, p + 2 * pg, 70);
+	ok(r == -EBUSY && strstr(why, "another userfaultfd"),
+	   "watch there: -EBUSY (%d), why: %s", r, why);
+	close(other);
+	munmap(p, 4 * pg);
+}
+
+static void test_bad_ranges(void)
+{
+	char *p = map(4);
+	struct uffd_stats s0, s1;
+	int r;
+
+	r = watch(p + 10, p + 10, 80);
+	ok(r == -EINVAL, "start == end: -EINVAL (%d) %s", r, why);
+	r = watch(p + 10, p, 80);
+	ok(r == -EINVAL, "start > end: -EINVAL (%d) %s", r, why);
+	munmap(p + 2 * pg, 2 * pg);
+	r = watch(p + 2 * pg, p + 3 * pg, 80);
+	ok(r == -ENOMEM && strstr(why, "not mapped"),
+	   "unmapped range: -ENOMEM (%d), why: %s", r, why);
+	uffd_backend_stats(b, &s0);
+	r = watch(p, p + 3 * pg, 80);
+	uffd_backend_stats(b, &s1);
+	ok(r == -ENOMEM && s1.regions == s0.regions && s1.watches == s0.watches,
+	   "range running into a hole: -ENOMEM (%d), nothing left registered", r);
+	ok(watch(p, p + pg, 81) == 0, "watch cookie 81");
+	r = watch(p, p + 2 * pg, 81);
+	ok(r == -EINVAL && strstr(why, "already"), "duplicate cookie: -EINVAL (%d) %s", r, why);
+	ok(ops->unwatch(b, 81) == 0, "unwatch 81");
+	ok(ops->unwatch(b, 81) == -EINVAL, "unwatch an unknown cookie: -EINVAL");
+	r = watch((void *)(uintptr_t)(UINT64_MAX - 10), (void *)(uintptr_t)UINT64_MAX, 82);
+	ok(r == -EINVAL, "range at the top of the address space: -EINVAL (%d)", r);
+	munmap(p, 2 * pg);
+}
+
+static void test_100k(void)
+{
+	const int N = 100000;
+	size_t len = (size_t)N * 64, i;
+	char *p = map((len + pg - 1) / pg), **m;
+	int before, during, after, bad = 0, last_seen, n;
+	struct uffd_stats st;
+	uint64_t last, c0;
+	struct timespec t0, t1;
+
+	before = map_count();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < (size_t)N; i++)
+		bad += watch(p + i * 64, p + i * 64 + 64, 1000000 + i) != 0;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	during = map_count();
+	uffd_backend_stats(b, &st);
+	ok(bad == 0 && st.watches == (size_t)N,
+	   "100000 adjacent 64-byte watches in one anonymous mapping");
+	ok(during - before <= 2,
+	   "/proc/self/maps: %d lines before, %d with 100000 watches (regions %zu)",
+	   before, during, st.regions);
+	diag("  100000 watches took %.1f ms",
+	     (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	c0 = counter();
+	munmap(p + 10 * pg, pg);
+	clear_ev();
+	n = drain(&last_seen, &last);
+	ok(n == pg / 64 && counter() == c0 + 1,
+	   "unmapping one page reports exactly its %ld watches (%d)", pg / 64, n);
+	for (i = 0; i < (size_t)N; i++)
+		bad += ops->unwatch(b, 1000000 + i) != 0;
+	uffd_backend_stats(b, &st);
+	after = map_count();
+	ok(bad == 0 && st.watches == 0 && st.regions == 0,
+	   "unwatched all: %zu watches, %zu regions left", st.watches, st.regions);
+	ok(after - before <= 1, "/proc/self/maps back to %d lines (+1 for the hole)", after);
+	munmap(p, len + pg);
+
+	/* Every other page of a large sparse mapping. */
+	p = mmap(NULL, (size_t)2 * N * pg, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	before = map_count();
+	for (i = 0; i < (size_t)N; i++)
+		bad += watch(p + 2 * i * pg + 8, p + 2 * i * pg + 16, 2000000 + i) != 0;
+	during = map_count();
+	ok(bad == 0 && during - before <= 2,
+	   "100000 watches on every other page: maps %d -> %d lines", before, during);
+	for (i = 0; i < (size_t)N; i += 2)
+		bad += ops->unwatch(b, 2000000 + i) != 0;
+	after = map_count();
+	ok(bad == 0 && after - before <= 2,
+	   "unwatching every second one keeps it at %d lines", after);
+	for (i = 1; i < (size_t)N; i += 2)
+		bad += ops->unwatch(b, 2000000 + i) != 0;
+	ok(bad == 0 && map_count() - before <= 0, "all unwatched: %d lines", map_count());
+	munmap(p, (size_t)2 * N * pg);
+
+	/* malloc'd buffers. */
+	m = calloc(N, sizeof(*m));
+	before = map_count();
+	for (i = 0; i < (size_t)N; i++) {
+		m[i] = malloc(48);
+		bad += watch(m[i], m[i] + 48, 3000000 + i) != 0;
+	}
+	during = map_count();
+	uffd_backend_stats(b, &st);
+	/*
+	 * Each brk extension of the heap is a new VMA that cannot merge with
+	 * the registered one before it (its anon_vma differs), so this grows
+	 * with the heap's size (~25 MiB here: the test's buffers and the
+	 * backend's watch structures), not with the number of watches.
+	 */
+	ok(bad == 0 && during - before <= 655,
+	   "100000 watched malloc(48) buffers: maps %d -> %d lines (regions %zu), under 1%% of vm.max_map_count",
+	   before, during, st.regions);
+	for (i = 0; i < (size_t)N; i++) {
+		bad += ops->unwatch(b, 3000000 + i) != 0;
+		free(m[i]);
+	}
+	uffd_backend_stats(b, &st);
+	ok(bad == 0 && st.regions == 0, "unwatched and freed: %zu regions", st.regions);
+	free(m);
+	ops->read(b, ev, 256);
+}
+
+static void test_close_releases(void)
+{
+	char *p = map(16);
+	int i, uw;
+
+	for (i = 0; i < 16; i++)
+		watch(p + i * pg, p + i * pg + 1, 90 + i);
+	uw = uw_vmas();
+	ok(uw >= 1, "live watches: %d registered VMAs", uw);
+	ops->close(b);
+	b = NULL;
+	ok(uw_vmas() == 0, "close() with live watches: no registered VMA left (%d)", uw_vmas());
+	memset(p, 1, 16 * pg);
+	munmap(p, 16 * pg);
+	ok(1, "writes and munmap after close go through");
+}
+
+int main(void)
+{
+	struct uffd_stats st;
+	int r;
+
+	pg = sysconf(_SC_PAGESIZE);
+	alarm(300);	/* a hang fails the run instead of stalling it */
+	r = ops->probe(why, sizeof(why));
+	if (r) {
+		printf("1..0 # SKIP userfaultfd backend unavailable: %s\n", why);
+		return 0;
+	}
+	ok(r == 0, "probe: available");
+	r = ops->open(&b, why, sizeof(why));
+	if (!ok(r == 0, "open: %d %s", r, why))
+		return tap_done();
+	uffd_backend_stats(b, &st);
+	diag("features 0x%llx, VMA lookup by %s", st.features,
+	     st.procmap_query ? "PROCMAP_QUERY" : "/proc/self/maps");
+	ok(ops->capabilities(b) == (UMMU_CAP_UNMAP | UMMU_CAP_REMAP |
+				     UMMU_CAP_MADVISE | UMMU_CAP_EVENT_CAUSE),
+	   "capabilities: UNMAP | REMAP | MADVISE | EVENT_CAUSE");
+	ok(counter() == 0, "counter starts at 0");
+	ok(ops->read(b, ev, 16) == 0, "nothing pending at first");
+
+	test_basic_anon();
+	test_remove_remap_fixed();
+	test_malloc();
+	test_file_shared();
+	test_sharing();
+	test_unwatch_drops();
+	test_reuse();
+	test_writes_never_block();
+	test_ebusy();
+	test_bad_ranges();
+	test_100k();
+	test_close_releases();
+	return tap_done();
+}
