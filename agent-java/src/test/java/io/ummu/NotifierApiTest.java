@@ -33,7 +33,7 @@ class NotifierApiTest {
             assertNotEquals(0, w.address());
             assertSame(n, w.notifier());
             assertFalse(w.isClosed());
-            Watch slice = n.watch(b.position(4096).limit(8192).slice());
+            Watch slice = n.watch(b.limit(8192).position(4096).slice());
             assertEquals(w.address() + 4096, slice.address(), "a slice starts at its own element 0");
             assertEquals(4096, slice.length());
             Watch raw = n.watch(w.address(), 4096);
