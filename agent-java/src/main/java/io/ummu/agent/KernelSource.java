@@ -21,8 +21,15 @@ abstract class KernelSource {
     /** @return the watch, or null when there is no kernel backend */
     abstract Watch watch(long address, long size);
 
-    /** Appends what the kernel reported since the last call; cheap (one load) when nothing did. */
-    abstract void poll(List<Invalidation> out);
+    /**
+     * Appends what the kernel reported since the last call. Without force it
+     * is one load when nothing changed; with force it always reads (the slow
+     * path), which is what a release needs: the userfaultfd backend publishes
+     * the counter a moment after the kernel lets munmap return, but its read
+     * waits for that batch, so a forced drain after munmap returned is sure
+     * to report the unmap.
+     */
+    abstract void poll(List<Invalidation> out, boolean force);
 
     /** Starts whatever wakes {@code dispatcher} when the kernel has events. */
     abstract void startWaiter(Thread dispatcher);
@@ -50,7 +57,7 @@ abstract class KernelSource {
         }
 
         @Override
-        void poll(List<Invalidation> out) {
+        void poll(List<Invalidation> out, boolean force) {
         }
 
         @Override
@@ -105,13 +112,13 @@ abstract class KernelSource {
         }
 
         @Override
-        void poll(List<Invalidation> out) {
+        void poll(List<Invalidation> out, boolean force) {
             // The fast path: one acquire load. The backend queues an event
             // before it publishes the incremented counter (release), so a
             // changed value guarantees drain() finds the event.
             // signalled: the waiter saw the file readable; drain even if the
             // counter did not move, or await() would keep returning at once.
-            if (signalled || notifier.changedSince(lastGeneration)) {
+            if (force || signalled || notifier.changedSince(lastGeneration)) {
                 Drain d = notifier.drain();
                 lastGeneration = d.generation();
                 out.addAll(d.invalidations());

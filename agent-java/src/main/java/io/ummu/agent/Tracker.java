@@ -53,10 +53,9 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * <li>The release's own unmap is not lost: the munmap returned before the
  * RELEASED record was queued, so the kernel had queued its invalidation before
  * the round after the one that took the record, whose drain (1) returns it.
- * Only then (5) unwatches. (The userfaultfd backend publishes an event a
- * moment after the kernel lets munmap return; an event that misses this
- * window is dropped by the unwatch, and the release is then reported with
- * kernelUnmapped=false.)</li>
+ * Only then (5) unwatches. That drain is a forced one (a real read, not the
+ * counter check): the userfaultfd backend publishes the counter a moment
+ * after the kernel lets munmap return, and only its read waits for that.</li>
  * <li>Addresses are reused by malloc: a buffer's RELEASING and RELEASED records
  * carry only its address, and another buffer can be allocated at that address
  * in between. A buffer at address X can only be allocated after the previous
@@ -273,7 +272,8 @@ final class Tracker extends UmmuHooks {
                 kernel.clear();
                 if (!kernelBroken) {
                     try {
-                        source.poll(kernel); // (1)
+                        // Forced when this round finishes releases or flushes (5).
+                        source.poll(kernel, !endsPrevious.isEmpty()); // (1)
                     } catch (RuntimeException e) {
                         kernelBroken = true;
                         Log.warn("reading kernel events failed (" + Log.brief(e)

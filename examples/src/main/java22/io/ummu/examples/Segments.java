@@ -1,0 +1,57 @@
+package io.ummu.examples;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/** JDK 22+: native segments, and the bug ummu exists for. */
+final class Segments {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final MethodHandle MUNMAP = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("munmap").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+    private static final MethodHandle GETPAGESIZE = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("getpagesize").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_INT));
+
+    private Segments() {
+    }
+
+    static void run(Walkthrough w, Path file) throws Throwable {
+        w.step("native segments: Arena.ofConfined(), allocate 4 KiB and 40 MiB, then close the arena");
+        try (Arena arena = Arena.ofConfined()) {
+            arena.allocate(4 << 10);
+            arena.allocate(40 << 20);
+            w.settle();
+            w.showTracked();
+            w.say("closing the arena");
+        }
+        w.settle();
+
+        long page = (int) GETPAGESIZE.invokeExact();
+        w.step("the bug ummu catches: map 3 pages of the file into a segment, take a ByteBuffer view of it,"
+                + " then munmap the middle page from native code (an FFM downcall to munmap) while the JVM"
+                + " still holds both");
+        try (Arena arena = Arena.ofShared();
+             FileChannel fc = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            MemorySegment seg = fc.map(FileChannel.MapMode.READ_WRITE, 0, 3 * page, arena);
+            ByteBuffer view = seg.asByteBuffer();
+            view.put(0, (byte) 42);
+            w.settle();
+            w.showTracked();
+            MemorySegment middle = seg.asSlice(page, page);
+            int rc = (int) MUNMAP.invokeExact(middle, page);
+            w.say(String.format("native munmap(0x%x, %d) = %d", middle.address(), page, rc));
+            w.settle();
+            w.say("reading view.get(" + page + ") now would crash the JVM with SIGSEGV: the demo does not."
+                    + " Closing the arena (the JDK's own munmap):");
+        }
+        w.settle();
+    }
+}
