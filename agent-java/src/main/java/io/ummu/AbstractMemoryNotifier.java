@@ -229,7 +229,10 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             if (page == null || !page.isDirect() || page.capacity() < Long.BYTES) {
                 throw new MemoryNotifierException(op + ": the backend returned no usable counter page", 0);
             }
-            return new Opened(backend, h, caps, page);
+            // The page is mapped PROT_READ: a stray write through a writable
+            // view would kill the JVM with SIGSEGV; through a read-only view
+            // it is a ReadOnlyBufferException. Acquire loads work on either.
+            return new Opened(backend, h, caps, page.asReadOnlyBuffer());
         } catch (RuntimeException | Error e) {
             Native.close(h);
             throw e;
@@ -819,6 +822,11 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     /** For tests: the number of open watches. */
     final int watchCount() {
         return watches.size();
+    }
+
+    /** For tests: the fast path's view of the counter page, or null once closed. */
+    final ByteBuffer counterPageView() {
+        return page;
     }
 
     /** For tests: the listeners, unmodifiable. */
