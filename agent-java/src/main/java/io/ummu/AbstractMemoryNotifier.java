@@ -217,11 +217,15 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         try {
             h = Native.open(backend.ordinal());
         } catch (MemoryNotifierException e) {
-            String msg = e.getMessage();
-            if (msg == null || !msg.startsWith(op)) {
-                throw new MemoryNotifierException(op + ": " + msg, e.errno(), e);
+            // The native message is "open(<native name>): <reason>"; say it
+            // the way every other error is said: operation, errno, reason.
+            String reason = String.valueOf(e.getMessage());
+            String nativeOp = "open(" + backend.configName() + "): ";
+            if (reason.startsWith(nativeOp)) {
+                reason = reason.substring(nativeOp.length());
             }
-            throw e;
+            String errno = e.errno() > 0 ? NativeStatus.errnoText(e.errno()) + ": " : "";
+            throw new MemoryNotifierException(op + ": " + errno + reason, e.errno(), e);
         }
         try {
             int caps = Native.capabilities(h);
