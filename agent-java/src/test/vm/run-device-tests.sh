@@ -47,8 +47,9 @@ LIB=agent-native/target/classes/META-INF/native/linux-x86_64/libummu.so
 JDK17=${UMMU_DEVICE_TEST_JDK17_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
 
 # The test classes that talk to libummu.so and a backend. The loader tests
-# (NativeLibraryTest) and the pure value tests stay on the host.
-INCLUDE='^io\.ummu\.(BackendSelection|DeviceEvents|DeviceEventsJdk22|NotifierApi|Validation|SegmentValidationJdk22)Test$|^io\.ummu\.internal\.NativeTest$'
+# (NativeLibraryTest), the pure value tests and ApiGuideTest (it reads the
+# sources) stay on the host.
+INCLUDE='^io\.ummu\.(ApiGuideJdk22|BackendSelection|DeviceEvents|DeviceEventsJdk22|NotifierApi|Validation|SegmentValidationJdk22)Test$|^io\.ummu\.internal\.NativeTest$'
 # The same without the classes compiled for Java 22 (for the JDK 17 run).
 INCLUDE17='^io\.ummu\.(BackendSelection|DeviceEvents|NotifierApi|Validation)Test$|^io\.ummu\.internal\.NativeTest$'
 
