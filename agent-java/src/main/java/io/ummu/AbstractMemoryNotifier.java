@@ -355,12 +355,20 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
 
     void closeWatch(Watch w) {
         boolean first = w.markClosed();
-        if (first && watches.remove(w.cookie(), w) && tryEnter()) {
+        // Removed from the map only by whoever unregisters it in the backend:
+        // if close() of the notifier has begun (tryEnter fails), the watch
+        // stays in the map and close() unregisters it. Removing it first
+        // would leave the backend watching it until the cleaner runs, and a
+        // userfaultfd registration blocks every other notifier of the
+        // process from that mapping (EBUSY) until then.
+        if (first && tryEnter()) {
             try {
-                int rc = Native.unwatch(handle, w.cookie());
-                if (rc != 0) {
-                    throw nativeError(String.format("unwatch(0x%x, %d) of cookie %d",
-                            w.address(), w.length(), w.cookie()), rc, null);
+                if (watches.remove(w.cookie(), w)) {
+                    int rc = Native.unwatch(handle, w.cookie());
+                    if (rc != 0) {
+                        throw nativeError(String.format("unwatch(0x%x, %d) of cookie %d",
+                                w.address(), w.length(), w.cookie()), rc, null);
+                    }
                 }
             } finally {
                 exit();

@@ -207,6 +207,12 @@ class NotifierApiTest {
             }
             assertTrue(unexpected.isEmpty(), "unexpected: " + unexpected);
             assertThrows(IllegalStateException.class, n::generationAcquire);
+            // Whatever raced, the closed notifier watches nothing any more: a
+            // fresh one can watch the same memory (with userfaultfd, a leftover
+            // registration of the mapping would make this fail with EBUSY).
+            try (MemoryNotifier fresh = MemoryNotifier.open(n.backend())) {
+                fresh.watch(b).close();
+            }
         }
     }
 
