@@ -82,19 +82,23 @@
  * guarantee, kept. The kernel (fs/userfaultfd.c, userfaultfd_ctx_read() ->
  * userfaultfd_event_complete()) lets the unmapping thread go when its event
  * is dequeued inside our read(2), before we know what the event is. So the
- * reader bumps the counter (release) *before* read(2), speculatively, once
- * per batch: a thread whose munmap() of a watched range has returned and
- * then loads the counter (acquire) sees it moved (the kernel's wait-queue
- * lock orders our store before the thread's wake-up). The records are
- * queued a moment later; a drain cannot miss them, because the word at
- * offset 8 of the counter page (UFFD_SEQ_OFFSET) is odd from before the bump
- * until the batch's records are queued, and ops->read waits for it to be
- * even before it looks. A batch with several hitting events adds one per
- * further event. The price: a batch whose events hit no watch (an unmap or
+ * reader bumps the counter (release) *before* read(2), speculatively, and
+ * reads one event per read(2), only after poll() has shown it queued: the
+ * kernel hands out the oldest event, so the one read was queued before the
+ * bump, hence after its thread entered munmap(), and that thread, once
+ * munmap() has returned, loads the counter (acquire) and sees it moved (the
+ * kernel's wait-queue lock orders our store before its wake-up). A read of
+ * several events at once would break this: one queued after the bump could
+ * come with them. The record is queued a moment later; a drain cannot miss
+ * it, because the word at offset 8 of the counter page (UFFD_SEQ_OFFSET) is
+ * odd from before the bump until the record is queued, and ops->read waits
+ * for it to be even before it looks. So the counter moves once per event
+ * the reader reads. The price: an event that hits no watch (an unmap or
  * madvise in the unwatched part of a registered VMA, the UNMAP that follows
- * an mremap's REMAP in a batch of its own) still moved the counter: a false
- * positive, which costs the caller one drain that finds nothing. Unmaps of
- * memory we never registered send no event and leave the counter alone.
+ * an mremap's REMAP) still moved it: a false positive, which costs the
+ * caller one drain that finds nothing. Unmaps of memory we never registered
+ * send no event and leave the counter alone. uffd_stress checks, for every
+ * unmap of a watched range, that the counter had moved when munmap returned.
  *
  * The region tree can lag the kernel: munmap() removes the VMA and drops
  * mmap_lock before it queues its event, so a new mapping at the same address
@@ -182,13 +186,12 @@ struct uffd_procmap_query {
 		       UFFD_FEATURE_WP_UNPOPULATED)
 
 
-#define UFFD_MSG_BATCH 64
 #define UFFD_REG_ATTEMPTS 8
 #define UFFD_ORPHANS 256
 #define UFFD_REAP_BUDGET 16
-/* settle(): yields, then 50 us naps, before it gives up (some 25 ms). */
+/* settle(): yields, then 50 us naps, before it gives up (100 ms or more). */
 #define UFFD_SETTLE_YIELDS 64
-#define UFFD_SETTLE_NAPS 500
+#define UFFD_SETTLE_NAPS 2000
 
 struct uffd_watch {
 	struct uffd_node range;	/* key = start, key2 = cookie, end = end */
@@ -240,7 +243,7 @@ struct ummu_backend {
 	bool need_last;		/* an INVAL was read since the last LAST */
 	bool signalled;		/* evfd holds a count */
 	uint32_t rng;
-	uint64_t batches;	/* reader batches (counter pre-bumps) */
+	uint64_t batches;	/* events read (counter bumps) */
 	uint64_t idle_batches;	/* ... of which hit no watch */
 	uint64_t settle_waits;	/* settle() saw events in flight (atomic) */
 	uint64_t settle_giveups;	/* settle() stopped waiting (atomic) */
@@ -251,7 +254,7 @@ struct ummu_backend {
 	/* reader only: */
 	uint64_t nevents;	/* events handled so far */
 	uint64_t remap_s, remap_e;	/* the REMAP that was the last event */
-	struct uffd_msg msgs[UFFD_MSG_BATCH];
+	struct uffd_msg msg;
 };
 
 static const char *errname(int e)
@@ -436,12 +439,15 @@ static int uffd_probe(char *why, size_t len)
 
 /* ---- VMA lookup ---- */
 
+#define UFFD_PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+
 /*
- * [*vs, *ve) := the VMA containing addr. -ENOENT when addr is not mapped.
- * Called under reg_lock only (may allocate).
+ * [*vs, *ve) := the VMA containing addr, or with next, the first VMA that
+ * ends above addr. -ENOENT when there is none. Called under reg_lock only
+ * (may allocate).
  */
-static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
-		  uint64_t *ve)
+static int vma_find(struct ummu_backend *b, uint64_t addr, bool next,
+		    uint64_t *vs, uint64_t *ve)
 {
 	char *buf;
 	size_t cap = 1 << 16, have = 0, i;
@@ -454,6 +460,7 @@ static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
 		memset(&q, 0, sizeof(q));
 		q.size = sizeof(q);
 		q.query_addr = addr;
+		q.query_flags = next ? UFFD_PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0;
 		if (ioctl(b->mapsfd, UFFD_PROCMAP_QUERY, &q) == 0) {
 			*vs = q.vma_start;
 			*ve = q.vma_end;
@@ -488,7 +495,7 @@ static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
 			if (!nl)
 				break;
 			if (sscanf(buf + i, "%llx-%llx", &s, &e) == 2 &&
-			    s <= addr && addr < e) {
+			    (next || s <= addr) && addr < e) {
 				*vs = s;
 				*ve = e;
 				ret = 0;
@@ -504,6 +511,33 @@ static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
 out:
 	free(buf);
 	return ret;
+}
+
+/* The VMA containing addr; -ENOENT when addr is not mapped. */
+static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
+		  uint64_t *ve)
+{
+	return vma_find(b, addr, false, vs, ve);
+}
+
+/*
+ * Under reg_lock: unregisters [s, e) one VMA at a time. UFFDIO_UNREGISTER
+ * refuses a whole range (EINVAL, nothing done) when any VMA in it is of a
+ * kind userfaultfd cannot handle, such as a file mapping that now sits where
+ * our memory was; per VMA, only that piece fails. Unregistering a VMA that
+ * is not registered is a no-op.
+ */
+static void unregister_range(struct ummu_backend *b, uint64_t s, uint64_t e)
+{
+	struct uffdio_range range;
+	uint64_t cur = s, vs, ve;
+
+	while (cur < e && vma_find(b, cur, true, &vs, &ve) == 0 && vs < e) {
+		range.start = vs > cur ? vs : cur;
+		range.len = (ve < e ? ve : e) - range.start;
+		ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
+		cur = ve;
+	}
 }
 
 /*
@@ -545,8 +579,9 @@ static void wait_reader_batch(struct ummu_backend *b);
  * read in a reader batch whose sequence was already odd; waiting for an
  * even sequence afterwards covers its processing. Bounded: a thread that
  * is stopped (by a debugger, SIGSTOP) right after its event was read keeps
- * the count up; after some 25 ms we proceed as without the probe (counted in
- * settle_giveups).
+ * the count up, and so can a storm of unmaps; after 100 ms or more we
+ * proceed as without the probe (counted in settle_giveups). Not while the
+ * test gate holds the reader: tests that close it want the wait.
  */
 static void settle(struct ummu_backend *b)
 {
@@ -557,7 +592,8 @@ static void settle(struct ummu_backend *b)
 		if (!i)
 			__atomic_add_fetch(&b->settle_waits, 1,
 					   __ATOMIC_RELAXED);
-		if (i >= UFFD_SETTLE_YIELDS + UFFD_SETTLE_NAPS) {
+		if (i >= UFFD_SETTLE_YIELDS + UFFD_SETTLE_NAPS &&
+		    !__atomic_load_n(&b->gate_closed, __ATOMIC_ACQUIRE)) {
 			__atomic_add_fetch(&b->settle_giveups, 1,
 					   __ATOMIC_RELAXED);
 			break;
@@ -902,9 +938,6 @@ static void *reader_main(void *arg)
 	};
 	struct timespec nap = { 0, 1000 * 1000 };
 	ssize_t n;
-	size_t i;
-	uint64_t c;
-	unsigned int hits;
 
 	for (;;) {
 		if (poll(p, 2, -1) < 0)
@@ -918,34 +951,36 @@ static void *reader_main(void *arg)
 			continue;
 		}
 		/*
-		 * Odd, then the counter, both before read(2): the kernel lets
-		 * the unmapping thread go inside read(2), so once its munmap()
-		 * has returned it sees both. See the ordering note at the top.
+		 * One event per read(2), and only after poll() has shown one
+		 * queued: the kernel hands out the oldest first, so the event
+		 * read was queued before the counter was bumped, hence after
+		 * its unmapping thread last looked at the counter; the kernel
+		 * lets that thread go inside read(2), so once its munmap() has
+		 * returned it sees the bump. (A read of several events could
+		 * take one queued after the bump.) The sequence is odd from
+		 * before the bump until the record is queued. See the ordering
+		 * note at the top.
 		 */
-		if (__atomic_load_n(&b->gate_closed, __ATOMIC_ACQUIRE)) {
-			pthread_mutex_lock(&b->gate);	/* tests only */
-			pthread_mutex_unlock(&b->gate);
-		}
-		__atomic_add_fetch(b->seq, 1, __ATOMIC_SEQ_CST);
-		c = *b->counter + 1;
-		__atomic_store_n(b->counter, c, __ATOMIC_RELEASE);
-		n = read(b->uffd, b->msgs, sizeof(b->msgs));
-		pthread_mutex_lock(&b->lock);
-		hits = 0;
-		for (i = 0; n > 0 && i < (size_t)n / sizeof(b->msgs[0]); i++)
-			hits += handle_msg(b, &b->msgs[i]);
-		/* One increment per event that hit a watch, at least one. */
-		if (hits > 1)
-			__atomic_store_n(b->counter, c + hits - 1,
+		do {
+			if (__atomic_load_n(&b->gate_closed, __ATOMIC_ACQUIRE)) {
+				pthread_mutex_lock(&b->gate);	/* tests only */
+				pthread_mutex_unlock(&b->gate);
+			}
+			__atomic_add_fetch(b->seq, 1, __ATOMIC_SEQ_CST);
+			__atomic_store_n(b->counter, *b->counter + 1,
 					 __ATOMIC_RELEASE);
-		b->batches++;
-		if (!hits)
-			b->idle_batches++;
-		pthread_mutex_unlock(&b->lock);
-		__atomic_add_fetch(b->seq, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
-			syscall(SYS_futex, b->seq, FUTEX_WAKE_PRIVATE, INT_MAX,
-				NULL, NULL, 0);
+			n = read(b->uffd, &b->msg, sizeof(b->msg));
+			pthread_mutex_lock(&b->lock);
+			b->batches++;
+			if (n != (ssize_t)sizeof(b->msg) || !handle_msg(b, &b->msg))
+				b->idle_batches++;
+			pthread_mutex_unlock(&b->lock);
+			__atomic_add_fetch(b->seq, 1, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
+				syscall(SYS_futex, b->seq, FUTEX_WAKE_PRIVATE,
+					INT_MAX, NULL, NULL, 0);
+		} while (n == (ssize_t)sizeof(b->msg) && poll(p, 1, 0) == 1 &&
+			 (p[0].revents & POLLIN));
 	}
 	return NULL;
 }
@@ -1201,17 +1236,13 @@ static void drop_regions(struct ummu_backend *b, struct uffd_region *r)
 {
 	while (r) {
 		struct uffd_region *next = r->next;
-		struct uffdio_range range = {
-			.start = r->node.key,
-			.len = r->node.end - r->node.key,
-		};
 
 		/*
-		 * Errors are expected and harmless: the range may have been
-		 * unmapped since (the reader saw no event because the region
-		 * was no longer in the tree, and the pages are gone anyway).
+		 * The range may have been unmapped since (the reader saw no
+		 * event because the region was no longer in the tree, and the
+		 * pages are gone anyway): nothing to do there.
 		 */
-		ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
+		unregister_range(b, r->node.key, r->node.end);
 		free(r);
 		r = next;
 	}
@@ -1255,7 +1286,6 @@ static void unregister_untracked(struct ummu_backend *b, uint64_t s,
 				 uint64_t e)
 {
 	uint64_t cur = s, gs, lo, hi, ge;
-	struct uffdio_range range;
 
 	while (cur < e) {
 		pthread_mutex_lock(&b->lock);
@@ -1265,10 +1295,7 @@ static void unregister_untracked(struct ummu_backend *b, uint64_t s,
 		}
 		pthread_mutex_unlock(&b->lock);
 		ge = hi < e ? hi : e;
-		range.start = gs;
-		range.len = ge - gs;
-		/* EINVAL when nothing is mapped there any more: fine. */
-		ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
+		unregister_range(b, gs, ge);
 		cur = ge;
 	}
 }
@@ -1286,9 +1313,10 @@ static void limbo_append(struct ummu_backend *b, struct uffd_region *r)
 /*
  * Under reg_lock, lock not held: moves what the reader retired and the
  * orphans it noted onto the limbo list, then unregisters up to budget limbo
- * entries that no watch overlaps any more. A watch may rely on a surviving
- * part of a retired region (the kernel still sends its events), so an entry
- * that any watch overlaps waits at the back of the list.
+ * entries (0: one pass over all of them) that no watch overlaps any more. A
+ * watch may rely on a surviving part of a retired region (the kernel still
+ * sends its events), so an entry that any watch overlaps waits at the back
+ * of the list.
  */
 static void reap(struct ummu_backend *b, unsigned int budget)
 {
@@ -1322,6 +1350,9 @@ static void reap(struct ummu_backend *b, unsigned int budget)
 		limbo_append(b, o);
 	}
 
+	if (!budget)
+		for (r = b->limbo; r; r = r->next)
+			budget++;
 	/* Round robin: a region still in use goes to the back. */
 	for (; budget && (r = b->limbo); budget--) {
 		b->limbo = r->next;
@@ -1515,6 +1546,7 @@ static int uffd_unwatch(struct ummu_backend *b, uint64_t cookie)
 	struct uffd_region *unused = NULL;
 	struct uffd_node *n;
 	struct uffd_watch *w;
+	bool last;
 
 	pthread_mutex_lock(&b->reg_lock);
 	pthread_mutex_lock(&b->lock);
@@ -1526,11 +1558,21 @@ static int uffd_unwatch(struct ummu_backend *b, uint64_t cookie)
 	}
 	w = (struct uffd_watch *)((char *)n - offsetof(struct uffd_watch, byck));
 	remove_watch(b, w);
-	collect_unused(b, w->start & ~pmask, (w->end + pmask) & ~pmask,
-		       &unused);
+	/*
+	 * The last watch gone: nothing may stay registered. A closed Java
+	 * notifier unwatches everything but keeps the descriptor until a
+	 * cleaner runs, and a leftover registration would meanwhile make
+	 * other userfaultfd users in the process fail with EBUSY.
+	 */
+	last = !b->cookies;
+	if (last)
+		collect_unused(b, 0, UINT64_MAX, &unused);
+	else
+		collect_unused(b, w->start & ~pmask,
+			       (w->end + pmask) & ~pmask, &unused);
 	pthread_mutex_unlock(&b->lock);
 	drop_regions(b, unused);
-	reap(b, UFFD_REAP_BUDGET);
+	reap(b, last ? 0 : UFFD_REAP_BUDGET);
 	pthread_mutex_unlock(&b->reg_lock);
 	free(w);
 	return 0;

@@ -11,8 +11,8 @@
 #include "ummu_backend.h"
 
 /*
- * Offset in the counter page of the reader batch sequence (odd while the
- * reader reads and processes a batch); read() and watch() wait for it.
+ * Offset in the counter page of the reader's sequence (odd while the reader
+ * reads and processes an event); read() and watch() wait for it.
  */
 #define UFFD_SEQ_OFFSET 8
 
@@ -25,7 +25,7 @@ struct uffd_stats {
 	int procmap_query;	/* VMA lookups use PROCMAP_QUERY */
 	int changing_probe;	/* watch() waits out events in flight */
 	unsigned long long features;	/* negotiated UFFD_FEATURE_* */
-	unsigned long long batches;	/* reader batches = counter pre-bumps */
+	unsigned long long batches;	/* events read = counter bumps */
 	unsigned long long idle_batches;	/* ... that hit no watch */
 	unsigned long long settle_waits;	/* watch() saw events in flight */
 	unsigned long long settle_giveups;	/* watch() stopped waiting */

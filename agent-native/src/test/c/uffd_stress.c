@@ -8,7 +8,8 @@
  *
  * What it asserts, per munmap (free(), mremap) of a watched range:
  *   - the counter, read right after munmap() returned, has moved (the
- *     reader bumps it before the read(2) that lets munmap return);
+ *     reader bumps it before the read(2) that lets munmap return, one
+ *     event per read);
  *   - a drain then yields the cookie's record, with a cause;
  *   - no record arrives for such a watch before its owner unmapped it: a
  *     stale event of an earlier mapping at a reused address would (watch()
@@ -376,7 +377,7 @@ static void report(void)
 	diag("records %ld, drains %ld, madvise %ld, mremap %ld, watch churn %ld",
 	     atomic_load(&records), atomic_load(&drains),
 	     atomic_load(&madvises), atomic_load(&remaps), atomic_load(&churns));
-	diag("reader batches %llu, of which hit no watch %llu; watch() waited out events in flight %llu times, gave up %llu",
+	diag("events read (= counter bumps) %llu, of which hit no watch %llu; watch() waited out events in flight %llu times, gave up %llu",
 	     st.batches, st.idle_batches, st.settle_waits, st.settle_giveups);
 }
 
