@@ -289,7 +289,8 @@ public abstract class AbstractRegistrationCache<R> implements AutoCloseable {
      * @throws NullPointerException if buffer is null
      * @throws IllegalArgumentException if buffer is a heap buffer or has capacity 0
      * @throws IllegalStateException if this cache or its notifier is closed
-     * @throws MemoryNotifierException if the range cannot be watched
+     * @throws MemoryNotifierException if the range cannot be watched (the userfaultfd backend, for one,
+     *     refuses a range with an unmapped part: ENOMEM)
      * @throws RuntimeException whatever the register function threw
      */
     public final Lease<R> acquire(ByteBuffer buffer) {
@@ -317,7 +318,8 @@ public abstract class AbstractRegistrationCache<R> implements AutoCloseable {
      * @throws IllegalArgumentException for address 0, a length that is not positive, or a range that wraps
      * @throws IllegalStateException if this cache or its notifier is closed, or if called from the
      *     register function for a range overlapping the one being registered
-     * @throws MemoryNotifierException if the range cannot be watched
+     * @throws MemoryNotifierException if the range cannot be watched (the userfaultfd backend, for one,
+     *     refuses a range with an unmapped part: ENOMEM)
      * @throws RuntimeException whatever the register function threw
      */
     public final Lease<R> acquire(long address, long length) {
