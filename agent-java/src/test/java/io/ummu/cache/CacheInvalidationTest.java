@@ -74,7 +74,7 @@ class CacheInvalidationTest {
         try (MemoryNotifier n = CacheTesting.open(backend);
                 RegistrationCache<Reg> c = registry.builder(n).build()) {
             ByteBuffer big = ByteBuffer.allocateDirect(BIG);
-            ByteBuffer other = ByteBuffer.allocateDirect(4096);
+            ByteBuffer other = CacheTesting.mappedPages(1);
             Lease<Reg> held = c.acquire(big);
             Reg r = held.registration();
             long g0 = n.generationAcquire();

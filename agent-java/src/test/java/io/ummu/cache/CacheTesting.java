@@ -4,6 +4,13 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import io.ummu.Backend;
 import io.ummu.MemoryNotifier;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -50,6 +57,31 @@ final class CacheTesting {
         System.out.println("SKIPPED: " + msg);
         Assumptions.assumeTrue(false, msg);
         throw new AssertionError("unreachable");
+    }
+
+    /**
+     * Pages of a temporary file, mapped: a mapping of their own. Tests watch
+     * these rather than small direct buffers, which live inside glibc's malloc
+     * arenas: a watch there makes the userfaultfd backend register the whole
+     * arena, and a notifier whose file descriptor is not yet released (that
+     * waits for a GC after close) can then keep the arena from being watched by
+     * the next notifier in this JVM (EBUSY).
+     */
+    static MappedByteBuffer mappedPages(int pages) {
+        try {
+            Path f = Files.createTempFile("ummu-cache-test", ".bin");
+            try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                MappedByteBuffer m = ch.map(FileChannel.MapMode.READ_WRITE, 0, pages * PAGE);
+                for (int i = 0; i < pages; i++) {
+                    m.put(i * (int) PAGE, (byte) 1);
+                }
+                return m;
+            } finally {
+                Files.delete(f);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** A fake registration that counts its deregistrations and its open leases. */

@@ -39,15 +39,12 @@ class RegistrationCacheTest {
     private MemoryNotifier notifier;
     private final Registry registry = new Registry();
     /** 16 mapped pages whose addresses the tests register (the fake registration never touches them). */
-    private ByteBuffer memory;
-    private long base;
+    private static final ByteBuffer MEMORY = CacheTesting.mappedPages(16);
+    private static final long BASE = address(MEMORY);
 
     @BeforeEach
     void open() {
         notifier = CacheTesting.openBest();
-        memory = ByteBuffer.allocateDirect((int) (17 * PAGE));
-        long a = address(memory);
-        base = (a + PAGE - 1) & -PAGE;
     }
 
     @AfterEach
@@ -60,7 +57,7 @@ class RegistrationCacheTest {
     }
 
     private long page(int i) {
-        return base + i * PAGE;
+        return BASE + i * PAGE;
     }
 
     @Test
@@ -283,7 +280,7 @@ class RegistrationCacheTest {
     @Test
     void aDirectBufferIsRegisteredWhole() {
         try (RegistrationCache<Reg> c = registry.builder(notifier).build()) {
-            ByteBuffer b = ByteBuffer.allocateDirect(3 * (int) PAGE);
+            ByteBuffer b = CacheTesting.mappedPages(3);
             b.position(100).limit(200);
             try (Lease<Reg> l = c.acquire(b)) {
                 assertEquals(3 * PAGE, l.length(), "capacity, not position..limit");
@@ -395,6 +392,40 @@ class RegistrationCacheTest {
             }
             assertEquals(1, c.stats().registrations(), "whoever came during the registration waited for it");
             assertEquals(threads - 1, c.stats().hits());
+        } finally {
+            pool.shutdownNow();
+        }
+        registry.assertAllDeregisteredOnce();
+    }
+
+    @Test
+    void closeDuringARegistrationDeregistersItAndTheAcquireFails() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch go = new CountDownLatch(1);
+        RegistrationCache.Registrar<Reg> slow = (a, l) -> {
+            entered.countDown();
+            try {
+                go.await();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            return registry.register(a, l);
+        };
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            RegistrationCache<Reg> c = RegistrationCache.builder(notifier, slow, registry::deregister).build();
+            Future<?> acquirer = pool.submit(() -> c.acquire(page(0), PAGE));
+            assertTrue(entered.await(60, TimeUnit.SECONDS), "the register function was never called");
+            c.close();
+            go.countDown();
+            java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> acquirer.get(60, TimeUnit.SECONDS));
+            assertTrue(e.getCause() instanceof IllegalStateException
+                    && e.getCause().getMessage().contains("cache closed"), e.getCause().toString());
+            assertEquals(1, registry.made.size());
+            assertEquals(1, registry.made.get(0).deregistered.get(), "made, then dropped because of the close");
+            assertEquals(0, c.stats().entries());
+            assertEquals(0, c.stats().leasedEntries());
         } finally {
             pool.shutdownNow();
         }

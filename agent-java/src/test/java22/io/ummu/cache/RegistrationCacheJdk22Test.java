@@ -128,6 +128,43 @@ class RegistrationCacheJdk22Test {
         registry.assertAllDeregisteredOnce();
     }
 
+    /** The range changes while it is being registered: handed out (the change came after acquire began), not cached. */
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void aRangeReplacedWhileBeingRegisteredIsNotCached(Backend backend) {
+        Registry registry = new Registry();
+        boolean[] replace = {true};
+        RegistrationCache.Registrar<Reg> racing = (a, l) -> {
+            if (replace[0]) {
+                replace[0] = false;
+                Mm.mapFixed(a, l / PAGE); // after the cache watched the range, before the registration returns
+            }
+            return registry.register(a, l);
+        };
+        try (MemoryNotifier n = CacheTesting.open(backend);
+                RegistrationCache<Reg> c = RegistrationCache.builder(n, racing, registry::deregister).build()) {
+            long a = Mm.map(1);
+            Reg raced;
+            try (Lease<Reg> l = c.acquire(a, PAGE)) {
+                assertFalse(l.hit());
+                raced = l.registration();
+                assertEquals(0, c.stats().entries(), "invalidated while registering: not cached");
+                assertEquals(0, raced.deregistered.get(), "but leased: not deregistered yet");
+            }
+            assertEquals(1, raced.deregistered.get(), "its release deregistered it");
+            try (Lease<Reg> l = c.acquire(a, PAGE)) {
+                assertFalse(l.hit(), "registered anew");
+                assertNotSame(raced, l.registration());
+            }
+            try (Lease<Reg> l = c.acquire(a, PAGE)) {
+                assertTrue(l.hit(), "and this one is cached");
+            }
+            assertEquals(1, c.stats().evictions(EvictionCause.INVALIDATED));
+            Mm.munmap(a, PAGE);
+        }
+        registry.assertAllDeregisteredOnce();
+    }
+
     @ParameterizedTest
     @EnumSource(Backend.class)
     void segmentsAreAcquiredAndAClosedArenaMisses(Backend backend) {
