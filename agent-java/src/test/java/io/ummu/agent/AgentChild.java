@@ -58,6 +58,12 @@ public final class AgentChild {
             case "threads":
                 threads(Integer.parseInt(args[1]), Integer.parseInt(args[2]));
                 break;
+            case "quiet":
+                quiet();
+                break;
+            case "observe":
+                observe();
+                break;
             default:
                 throw new IllegalArgumentException("scenario: " + scenario);
         }
@@ -148,6 +154,64 @@ public final class AgentChild {
         flush();
         System.out.println("AFTER_NATIVE_UNMAP");
         free(mapped);
+    }
+
+    /**
+     * No sun.misc.Unsafe anywhere in this JVM (so that a warning on stderr can
+     * only come from the agent's Byte Buddy): buffers are released the way an
+     * application releases them, by becoming unreachable and collected.
+     */
+    static void quiet() throws Exception {
+        ByteBuffer b = ByteBuffer.allocateDirect(40 << 20);
+        b.put(0, (byte) 1);
+        tracked();
+        long id = -1;
+        for (TrackedBuffer t : Ummu.liveBuffers()) {
+            if (t.size() == 40 << 20) {
+                id = t.id();
+            }
+        }
+        java.util.concurrent.atomic.AtomicBoolean released = new java.util.concurrent.atomic.AtomicBoolean();
+        final long wanted = id;
+        Ummu.addListener(e -> {
+            if (e.type() == BufferEvent.Type.RELEASED && e.buffer().id() == wanted) {
+                released.set(true);
+            }
+        });
+        b = null;
+        for (int i = 0; i < 200 && !released.get(); i++) {
+            System.gc();
+            Thread.sleep(50);
+            flush();
+        }
+        System.out.println("GC_RELEASED " + released.get());
+    }
+
+    /** The MBean's counters and JFR events for one allocate/free of each kind. */
+    static void observe() throws Exception {
+        jdk.jfr.Recording rec = new jdk.jfr.Recording();
+        rec.enable("io.ummu.Released");
+        rec.enable("io.ummu.Unmapped");
+        rec.start();
+        kinds();
+        flush();
+        rec.stop();
+        Path dump = Files.createTempFile(Path.of("."), "rec-", ".jfr");
+        rec.dump(dump);
+        rec.close();
+        java.util.Map<String, Integer> counts = new java.util.TreeMap<>();
+        for (jdk.jfr.consumer.RecordedEvent e : jdk.jfr.consumer.RecordingFile.readAllEvents(dump)) {
+            counts.merge(e.getEventType().getName(), 1, Integer::sum);
+            if (e.getEventType().getName().equals("io.ummu.Released")) {
+                System.out.println("JFR_RELEASED_KIND " + e.getString("kind") + " " + e.getLong("size"));
+            }
+        }
+        System.out.println("JFR " + counts);
+        ObjectName name = new ObjectName("io.ummu:type=Agent");
+        for (String a : new String[] {"Backend", "Tracked", "Released", "ReleasedWithKernelUnmap", "Unmapped",
+            "Dangling", "LiveBuffers"}) {
+            System.out.println("MX_" + a + " " + ManagementFactory.getPlatformMBeanServer().getAttribute(name, a));
+        }
     }
 
     static void cycles(int n) throws Exception {

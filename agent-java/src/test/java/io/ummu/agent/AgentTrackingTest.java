@@ -58,7 +58,9 @@ class AgentTrackingTest {
             System.out.println("SKIPPED: DANGLING needs a kernel backend (ummunotify or userfaultfd)");
             Assumptions.assumeTrue(false, "no kernel backend");
         }
-        ChildJvm.Result r = new ChildJvm().run("io.ummu.agent.AgentChild", "dangling").await().assertOk();
+        ChildJvm c = new ChildJvm();
+        c.agentArgs = "stackSampling=1";
+        ChildJvm.Result r = c.run("io.ummu.agent.AgentChild", "dangling").await().assertOk();
         List<Events.Ev> ev = Events.events(r.out);
         Events.Tracked mapped = Events.find(Events.tracked(r.out), "MAPPED", 3 * 4096);
         int nativeUnmap = Events.lineOf(r.out, "NATIVE_UNMAP");
@@ -74,6 +76,8 @@ class AgentTrackingTest {
             assertEquals(mapped.address + 8192, d.end, "the exact page\n" + r);
         }
         assertTrue(r.err.contains("DANGLING MAPPED buffer #" + mapped.id), "one actionable line on stderr\n" + r);
+        assertTrue(r.err.contains("Allocated at:") && r.err.contains("at io.ummu.agent.AgentChild.map("),
+                "the sampled allocation stack, down to the application's frame\n" + r.err);
         Events.Ev rel = Events.of(ev, "RELEASED", mapped.id).get(0);
         assertTrue(rel.line > after && rel.kernelUnmapped, r.toString());
     }
