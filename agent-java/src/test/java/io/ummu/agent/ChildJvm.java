@@ -81,7 +81,9 @@ final class ChildJvm {
         cmd.addAll(jvmArgs);
         cmd.add("-cp");
         // The test's own class path: the test classes, ummu.jar and JUnit (unused by the children).
-        cmd.add(System.getProperty("java.class.path"));
+        // Absolute: the child runs in its own directory.
+        cmd.add(classPath().stream().map(e -> Path.of(e).toAbsolutePath().toString())
+                .collect(Collectors.joining(File.pathSeparator)));
         cmd.add(mainClass);
         cmd.addAll(Arrays.asList(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
