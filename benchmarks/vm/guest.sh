@@ -60,7 +60,7 @@ if [ "$mode" = smoke ]; then
 else
 	# shellcheck disable=SC2086
 	$java -jar benchmarks.jar -f 0 $jmh -foe true -rf json -rff "$out/vm-fastpath.json" \
-		-p backend=ummunotify 'FastPathBenchmark|WatchBenchmark'
+		-p backend=ummunotify -prof io.ummu.bench.ProcessCpuProfiler 'FastPathBenchmark|WatchBenchmark'
 	emit vm-fastpath.json
 	# shellcheck disable=SC2086
 	$java -jar benchmarks.jar -f 0 $jmh -foe true -rf json -rff "$out/vm-watch-uffd.json" \
