@@ -236,11 +236,15 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         try {
             h = Native.open(backend.ordinal());
         } catch (MemoryNotifierException e) {
-            String msg = e.getMessage();
-            if (msg == null || !msg.startsWith(op)) {
-                throw new MemoryNotifierException(op + ": " + msg, e.errno(), e);
+            // The native message is "open(<native name>): <reason>"; say it
+            // the way every other error is said: operation, errno, reason.
+            String reason = String.valueOf(e.getMessage());
+            String nativeOp = "open(" + backend.configName() + "): ";
+            if (reason.startsWith(nativeOp)) {
+                reason = reason.substring(nativeOp.length());
             }
-            throw e;
+            String errno = e.errno() > 0 ? NativeStatus.errnoText(e.errno()) + ": " : "";
+            throw new MemoryNotifierException(op + ": " + errno + reason, e.errno(), e);
         }
         try {
             int caps = Native.capabilities(h);
@@ -248,7 +252,10 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             if (page == null || !page.isDirect() || page.capacity() < Long.BYTES) {
                 throw new MemoryNotifierException(op + ": the backend returned no usable counter page", 0);
             }
-            return new Opened(backend, h, caps, page, BackendOps.NATIVE);
+            // The page is mapped PROT_READ: a stray write through a writable
+            // view would kill the JVM with SIGSEGV; through a read-only view
+            // it is a ReadOnlyBufferException. Acquire loads work on either.
+            return new Opened(backend, h, caps, page.asReadOnlyBuffer(), BackendOps.NATIVE);
         } catch (RuntimeException | Error e) {
             Native.close(h);
             throw e;
@@ -856,6 +863,11 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     /** For tests: the number of open watches. */
     final int watchCount() {
         return watches.size();
+    }
+
+    /** For tests: the fast path's view of the counter page, or null once closed. */
+    final ByteBuffer counterPageView() {
+        return page;
     }
 
     /** For tests: the listeners, unmodifiable. */

@@ -67,7 +67,8 @@ class BackendSelectionTest {
         assertTrue(why.contains("ummunotify"), why);
         MemoryNotifierException e = assertThrows(MemoryNotifierException.class,
                 () -> MemoryNotifier.open(Backend.UMMUNOTIFY));
-        assertTrue(e.getMessage().startsWith("open(UMMUNOTIFY): "), e.getMessage());
+        assertEquals("open(UMMUNOTIFY): ENOENT (No such file or directory): " + why, e.getMessage(),
+                "operation, errno and the probe's reason, once each");
         assertEquals(2, e.errno(), "ENOENT: " + e.getMessage());
     }
 

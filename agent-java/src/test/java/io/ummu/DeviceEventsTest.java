@@ -141,6 +141,8 @@ class DeviceEventsTest {
             assertEquals("ENOSPC", e.errnoName());
             assertTrue(e.getMessage().matches("watch\\(buffer\\)\\(0x[0-9a-f]+, 4096\\): ENOSPC \\(.+\\).*"),
                     e.getMessage());
+            assertTrue(e.getMessage().contains("limit of " + watched + " reached"),
+                    "the message says which limit to raise: " + e.getMessage());
             assertEquals(watched, n.watchCount(), "the refused watch is not kept");
         }
     }

@@ -24,14 +24,20 @@ import org.junit.jupiter.api.Assumptions;
  */
 final class TestBackends {
     static final String BACKENDS_PROPERTY = "ummu.test.backends";
+    /** The older name of {@link #BACKENDS_PROPERTY}, still honoured when that one is unset. */
+    static final String REQUIRE_PROPERTY = "ummu.test.require";
 
     private TestBackends() {
     }
 
     /** @return true when {@link #BACKENDS_PROPERTY} is set, i.e. the listed backends are required */
     static boolean required() {
+        return !property().isBlank();
+    }
+
+    private static String property() {
         String v = System.getProperty(BACKENDS_PROPERTY, "");
-        return !v.isBlank();
+        return v.isBlank() ? System.getProperty(REQUIRE_PROPERTY, "") : v;
     }
 
     /** @return the backends under test, in preference order */
@@ -40,7 +46,7 @@ final class TestBackends {
             return List.of(Backend.values());
         }
         List<Backend> out = new ArrayList<>();
-        for (String name : System.getProperty(BACKENDS_PROPERTY).split(",")) {
+        for (String name : property().split(",")) {
             String n = name.trim();
             if (n.isEmpty()) {
                 continue;
@@ -74,7 +80,7 @@ final class TestBackends {
         }
         String msg = b + " is not available here: " + why;
         if (required()) {
-            fail(msg + " (required by -D" + BACKENDS_PROPERTY + "=" + System.getProperty(BACKENDS_PROPERTY) + ")");
+            fail(msg + " (required by -D" + BACKENDS_PROPERTY + "=" + property() + ")");
         }
         System.out.println("SKIPPED: " + msg);
         Assumptions.assumeTrue(false, msg);
