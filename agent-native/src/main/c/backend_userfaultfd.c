@@ -985,17 +985,22 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-/* Wait until no reader batch is in flight (see the ordering note). */
+/*
+ * Waits until the reader's event in flight, if any, has been processed (see
+ * the ordering note). The sequence only grows, so any change from an odd
+ * value means that event is done; waiting for an even value instead could
+ * starve under a stream of events.
+ */
 static void wait_reader_batch(struct ummu_backend *b)
 {
 	uint32_t s = __atomic_load_n(b->seq, __ATOMIC_ACQUIRE);
 
-	while (s & 1) {
-		__atomic_add_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
+	if (!(s & 1))
+		return;
+	__atomic_add_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(b->seq, __ATOMIC_SEQ_CST) == s)
 		syscall(SYS_futex, b->seq, FUTEX_WAIT_PRIVATE, s, NULL, NULL, 0);
-		__atomic_sub_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
-		s = __atomic_load_n(b->seq, __ATOMIC_ACQUIRE);
-	}
+	__atomic_sub_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
 }
 
 /* ---- open / close ---- */
