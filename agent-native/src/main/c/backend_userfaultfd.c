@@ -187,6 +187,7 @@ struct uffd_procmap_query {
 
 
 #define UFFD_REG_ATTEMPTS 8
+#define UFFD_READER_STACK (256 * 1024)
 #define UFFD_ORPHANS 256
 #define UFFD_REAP_BUDGET 16
 /* settle(): yields, then 50 us naps, before it gives up (100 ms or more). */
@@ -224,6 +225,8 @@ struct ummu_backend {
 	uint32_t seq_waiters;
 	pthread_t reader;
 	bool reader_started;
+	char *stack;		/* the reader's, between two guard pages */
+	size_t stack_len;	/* with the guards */
 
 	pthread_mutex_t reg_lock;
 	pthread_mutex_t lock;
@@ -985,17 +988,22 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-/* Wait until no reader batch is in flight (see the ordering note). */
+/*
+ * Waits until the reader's event in flight, if any, has been processed (see
+ * the ordering note). The sequence only grows, so any change from an odd
+ * value means that event is done; waiting for an even value instead could
+ * starve under a stream of events.
+ */
 static void wait_reader_batch(struct ummu_backend *b)
 {
 	uint32_t s = __atomic_load_n(b->seq, __ATOMIC_ACQUIRE);
 
-	while (s & 1) {
-		__atomic_add_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
+	if (!(s & 1))
+		return;
+	__atomic_add_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(b->seq, __ATOMIC_SEQ_CST) == s)
 		syscall(SYS_futex, b->seq, FUTEX_WAIT_PRIVATE, s, NULL, NULL, 0);
-		__atomic_sub_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
-		s = __atomic_load_n(b->seq, __ATOMIC_ACQUIRE);
-	}
+	__atomic_sub_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
 }
 
 /* ---- open / close ---- */
@@ -1022,6 +1030,8 @@ static void free_regions(struct uffd_region *r)
 	}
 }
 
+static void release_all(struct ummu_backend *b);
+
 static void uffd_close(struct ummu_backend *b)
 {
 	uint64_t one = 1;
@@ -1029,6 +1039,7 @@ static void uffd_close(struct ummu_backend *b)
 	if (!b)
 		return;
 	if (b->reader_started) {
+		release_all(b);
 		while (write(b->stopfd, &one, sizeof(one)) < 0 && errno == EINTR)
 			;
 		pthread_join(b->reader, NULL);
@@ -1055,6 +1066,8 @@ static void uffd_close(struct ummu_backend *b)
 	pthread_mutex_destroy(&b->gate);
 	if (b->counter)
 		munmap((void *)b->counter, (size_t)b->page);
+	if (b->stack)
+		munmap(b->stack, b->stack_len);
 	munmap(b, sizeof(*b));
 }
 
@@ -1136,10 +1149,28 @@ static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 	 * The reader takes no signals: a JVM's signal handlers (or a
 	 * profiler's) must never run on it.
 	 */
+	/*
+	 * Its own stack, between PROT_NONE guard pages, so that it can never
+	 * merge into a neighbouring mapping that a watch registers (glibc
+	 * also leaves a stack it did not allocate alone when the thread exits).
+	 */
+	b->stack_len = UFFD_READER_STACK + 2 * (size_t)b->page;
+	b->stack = mmap(NULL, b->stack_len, PROT_NONE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (b->stack == MAP_FAILED ||
+	    mprotect(b->stack + b->page, UFFD_READER_STACK,
+		     PROT_READ | PROT_WRITE)) {
+		ret = -errno;
+		if (b->stack == MAP_FAILED)
+			b->stack = NULL;
+		say(why, len, "mmap/mprotect(%zu) for the reader's stack: %s",
+		    b->stack_len, strerror(-ret));
+		goto fail;
+	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_attr_setstack(&attr, b->stack + b->page, UFFD_READER_STACK);
 	ret = -pthread_create(&b->reader, &attr, reader_main, b);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -1318,10 +1349,9 @@ static void limbo_append(struct ummu_backend *b, struct uffd_region *r)
  * sends its events), so an entry that any watch overlaps waits at the back
  * of the list.
  */
-static void reap(struct ummu_backend *b, unsigned int budget)
+static void limbo_collect(struct ummu_backend *b)
 {
 	struct uffd_region *r, *next;
-	bool busy;
 
 	pthread_mutex_lock(&b->lock);
 	r = b->retired;
@@ -1349,7 +1379,14 @@ static void reap(struct ummu_backend *b, unsigned int budget)
 		}
 		limbo_append(b, o);
 	}
+}
 
+static void reap(struct ummu_backend *b, unsigned int budget)
+{
+	struct uffd_region *r;
+	bool busy;
+
+	limbo_collect(b);
 	if (!budget)
 		for (r = b->limbo; r; r = r->next)
 			budget++;
@@ -1369,6 +1406,37 @@ static void reap(struct ummu_backend *b, unsigned int budget)
 		unregister_untracked(b, r->node.key, r->node.end);
 		free(r);
 	}
+}
+
+/*
+ * At close, before the reader goes: unregisters everything we know to be
+ * registered, watched or not. A thread that exits releases memory of its
+ * own (glibc madvise()s the unused part of its stack, ASan unmaps per-thread
+ * data); were any of it in a registered VMA, the kernel would make the
+ * exiting reader wait for an event that only it could read.
+ */
+static void release_all(struct ummu_backend *b)
+{
+	struct uffd_region *r, *list = NULL;
+
+	pthread_mutex_lock(&b->reg_lock);
+	pthread_mutex_lock(&b->lock);
+	while (b->regions) {
+		r = (struct uffd_region *)b->regions;
+		b->regions = uffd_tree_erase(b->regions, &r->node);
+		r->next = list;
+		list = r;
+	}
+	pthread_mutex_unlock(&b->lock);
+	drop_regions(b, list);
+	limbo_collect(b);
+	while ((r = b->limbo)) {
+		b->limbo = r->next;
+		unregister_range(b, r->node.key, r->node.end);
+		free(r);
+	}
+	b->limbo_tail = NULL;
+	pthread_mutex_unlock(&b->reg_lock);
 }
 
 static void remove_watch(struct ummu_backend *b, struct uffd_watch *w)

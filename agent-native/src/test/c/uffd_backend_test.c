@@ -37,6 +37,7 @@
 #include "ummu_backend.h"
 #include "uffd_internal.h"
 #include "uffd_tap.h"
+#include "uffd_wrap.h"
 
 #define CAUSE_UNMAP UMMU_EVENT_FLAG_CAUSE(UMMUNOTIFY_CAUSE_UNMAP)
 #define CAUSE_REMAP UMMU_EVENT_FLAG_CAUSE(UMMU_CAUSE_REMAP)
@@ -1044,5 +1045,8 @@ int main(void)
 	test_100k();
 	test_last_unwatch_cleans();
 	test_close_releases();
+	ok(atomic_load(&uffd_reader_calls) == 0,
+	   "the reader thread called no malloc, calloc, realloc, free, munmap or madvise (%d calls)",
+	   atomic_load(&uffd_reader_calls));
 	return tap_done();
 }

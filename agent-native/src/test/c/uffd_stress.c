@@ -40,6 +40,7 @@
 #include "ummu_backend.h"
 #include "uffd_internal.h"
 #include "uffd_tap.h"
+#include "uffd_wrap.h"
 
 #define CAUSES (UMMU_EVENT_FLAG_CAUSE(UMMUNOTIFY_CAUSE_UNMAP) | \
 		UMMU_EVENT_FLAG_CAUSE(UMMU_CAUSE_REMAP) | \
@@ -487,5 +488,8 @@ int main(void)
 	ops->close(b);
 	ok(uw_vmas() == 0, "closed");
 	munmap(long_map, LONG_PAGES * (size_t)pg);
+	ok(atomic_load(&uffd_reader_calls) == 0,
+	   "the reader thread called no malloc, calloc, realloc, free, munmap or madvise (%d calls)",
+	   atomic_load(&uffd_reader_calls));
 	return tap_done();
 }
