@@ -16,7 +16,7 @@
 # report page for each of them, and jcstress's summary to say that every
 # planned run passed.
 #
-# The bounded mode: -m quick, 1 fork, 2 CPUs, one 200 ms iteration per JVM
+# The bounded mode: -m quick, 1 fork, 2 CPUs, one 500 ms iteration per JVM
 # configuration, without split compilation (-sc false): each test runs under
 # C2, C2 with the C2 stress flags, C1 and the interpreter, each in its own JVM.
 # For the full, longer run, see the README:
@@ -24,7 +24,7 @@
 #
 # Environment: JAVA_HOME (a JDK >= 25 is picked as ./mvnw does when unset or
 # older), JCSTRESS_MODE (default quick), JCSTRESS_TIME (ms per iteration,
-# default 200), JCSTRESS_ITERS (default 1), JCSTRESS_TESTS (regexp, default
+# default 500), JCSTRESS_ITERS (default 1), JCSTRESS_TESTS (regexp, default
 # every ummu test; a narrower one changes the expected count to the number of
 # listed tests, but never below 1).
 set -u
@@ -33,7 +33,7 @@ root=$(dirname "$here")
 jar="$here/target/jcstress.jar"
 results="$here/target/jcstress-results"
 mode=${JCSTRESS_MODE:-quick}
-iter_ms=${JCSTRESS_TIME:-200}
+iter_ms=${JCSTRESS_TIME:-500}
 iters=${JCSTRESS_ITERS:-1}
 # The host tests: everything in io.ummu.jcstress and its packages except
 # io.ummu.jcstress.device, whose tests need /dev/ummunotify and run from

@@ -25,6 +25,10 @@ timeout=${JCSTRESS_VM_TIMEOUT:-900}
 tests=${JCSTRESS_VM_TESTS:-'^io\.ummu\.jcstress\.device\.'}
 : "${UMMU_VM_CACHE:=$root/.cache/vm}"
 export UMMU_VM_CACHE
+# jcstress's HTML report uses java.awt.Color: the guest JDK needs
+# java.desktop besides vmrun's default modules (a separate cached image).
+: "${UMMU_VM_JDK_MODULES:=java.base,java.logging,java.management,java.instrument,java.xml,jdk.unsupported,jdk.management,jdk.attach,jdk.jcmd,jdk.jfr,java.desktop}"
+export UMMU_VM_JDK_MODULES
 
 kernels=""
 while [ $# -gt 0 ]; do
@@ -51,7 +55,7 @@ fi
 guest_script='ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up || exit 1
 ulimit -n 65536
 cd /tmp || exit 1
-exec java -jar /work/jcstress.jar -t "$1" -m quick -sc false -c 2 -f 1 -iters 1 -time "$2" \
+exec java -jar /work/jcstress.jar -v -t "$1" -m quick -sc false -c 2 -f 1 -iters 1 -time "$2" \
 	-jvmArgs "--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -XX:+UseSerialGC" \
 	-r /tmp/jcstress-results'
 
