@@ -2,8 +2,8 @@
 # directly (no JVM, no libummu.so):
 #   make -f uffd_tests.mk check            # from agent-native/src/test/c
 #   make -C agent-native/src/test/c -f uffd_tests.mk check OBJDIR=...
-# uffd_backend_test: functional cases; uffd_stress: bounded (~10 s) stress
-# with a watchdog. Both print "1..0 # SKIP <reason>" where userfaultfd with
+# uffd_backend_test: functional cases; uffd_stress: bounded stress with a
+# watchdog, 3 s by default (UFFD_STRESS_SECONDS=n for longer runs). Both print "1..0 # SKIP <reason>" where userfaultfd with
 # WP_ASYNC is unavailable.
 
 UFFD_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../../..)

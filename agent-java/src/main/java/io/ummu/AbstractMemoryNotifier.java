@@ -1,5 +1,6 @@
 package io.ummu;
 
+import io.ummu.internal.BackendOps;
 import io.ummu.internal.DirectAddress;
 import io.ummu.internal.Native;
 import io.ummu.internal.NativeStatus;
@@ -104,6 +105,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
 
     private final Backend backend;
     private final Set<Capability> capabilities;
+    private final BackendOps ops;
     private final long handle;
 
     /** The fast path's view of the counter page; null once closed. */
@@ -138,26 +140,31 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         final long handle;
         final int capabilities;
         final ByteBuffer page;
+        /** {@link BackendOps#NATIVE}; another only in jcstress-tests, which builds one reflectively. */
+        final BackendOps ops;
 
-        private Opened(Backend backend, long handle, int capabilities, ByteBuffer page) {
+        private Opened(Backend backend, long handle, int capabilities, ByteBuffer page, BackendOps ops) {
             this.backend = backend;
             this.handle = handle;
             this.capabilities = capabilities;
             this.page = page;
+            this.ops = ops;
         }
     }
 
     AbstractMemoryNotifier(Opened opened) {
         this.backend = opened.backend;
         this.handle = opened.handle;
+        this.ops = opened.ops;
         this.capabilities = Capability.fromBits(opened.capabilities);
         this.page = opened.page;
         this.pageAnchor = opened.page;
         long h = opened.handle;
+        BackendOps o = opened.ops;
         // Runs once the page is unreachable: after close() (which nulls both
         // references once no native call is in flight) or when this notifier
         // was dropped unclosed. Must not capture this.
-        CLEANER.register(opened.page, () -> Native.close(h));
+        CLEANER.register(opened.page, () -> o.close(h));
     }
 
     // ---------------------------------------------------------------- opening
@@ -241,7 +248,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             if (page == null || !page.isDirect() || page.capacity() < Long.BYTES) {
                 throw new MemoryNotifierException(op + ": the backend returned no usable counter page", 0);
             }
-            return new Opened(backend, h, caps, page);
+            return new Opened(backend, h, caps, page, BackendOps.NATIVE);
         } catch (RuntimeException | Error e) {
             Native.close(h);
             throw e;
@@ -327,7 +334,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             // read right after registration finds its watch.
             watches.put(cookie, w);
             String[] why = new String[1];
-            int rc = Native.watch(handle, address, address + length, cookie, why);
+            int rc = ops.watch(handle, address, address + length, cookie, why);
             if (rc != 0) {
                 watches.remove(cookie);
                 w.markClosed();
@@ -362,7 +369,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         boolean first = w.markClosed();
         if (first && watches.remove(w.cookie(), w) && tryEnter()) {
             try {
-                int rc = Native.unwatch(handle, w.cookie());
+                int rc = ops.unwatch(handle, w.cookie());
                 if (rc != 0) {
                     throw nativeError(String.format("unwatch(0x%x, %d) of cookie %d",
                             w.address(), w.length(), w.cookie()), rc, null);
@@ -504,7 +511,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         long generation = (long) COUNTER.getAcquire(pageAnchorOrThrow(), 0);
         ByteBuffer buf = readBuffer;
         for (;;) {
-            int n = Native.read(handle, buf, READ_BATCH);
+            int n = ops.read(handle, buf, READ_BATCH);
             if (n < 0) {
                 throw nativeError("drain(): read", n, null);
             }
@@ -568,7 +575,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             long deadline = System.nanoTime() + nanos;
             long left = nanos;
             for (;;) {
-                int r = Native.await(handle, left);
+                int r = ops.await(handle, left);
                 if (r == 1) {
                     return true;
                 }
@@ -661,7 +668,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
                 }
                 int r;
                 try {
-                    r = Native.await(handle, -1);
+                    r = ops.await(handle, -1);
                     if (r == 1 && !listeners.isEmpty()) {
                         drainLock.lock();
                         try {
@@ -765,13 +772,13 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             // wakeup is repeated in case a waiter entered native code after
             // the previous one.
             while (users.get() != CLOSED) {
-                Native.wakeup(handle);
+                ops.wakeup(handle);
                 LockSupport.parkNanos(this, 1_000_000L);
             }
             // Alone with the handle now: nobody can enter any more.
             for (Watch w : watches.values()) {
                 w.markClosed();
-                Native.unwatch(handle, w.cookie());
+                ops.unwatch(handle, w.cookie());
             }
             watches.clear();
             synchronized (dispatcherMonitor) {
