@@ -16,10 +16,13 @@ import java.util.Objects;
  * @param deregistrations calls of the deregister function that returned normally
  * @param deregisterFailures calls of the deregister function that threw (logged, the registration is dropped)
  * @param invalidations kernel invalidations that hit a registration of this cache
- * @param evictions registrations removed from the cache, by cause (every cause present, possibly 0)
+ * @param evictions registrations removed from the cache, by cause (every cause present, possibly 0);
+ *     a registration invalidated (or the cache closed) while it was being made counts here too,
+ *     although it was never cached
  * @param entries registrations in the cache now (leased or not)
  * @param bytes the bytes those entries cover
- * @param leasedEntries entries with at least one lease now
+ * @param leasedEntries registrations with at least one open lease now, including evicted ones
+ *     whose deregistration waits for their leases
  */
 public record CacheStats(long hits, long misses, long registrations, long registerFailures,
         long deregistrations, long deregisterFailures, long invalidations, Map<EvictionCause, Long> evictions,

@@ -14,7 +14,7 @@ import io.ummu.cache.CacheTesting.Registry;
 import io.ummu.internal.DirectAddress;
 import java.nio.ByteBuffer;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Real kernel invalidations with the APIs of Java 17: a direct buffer above
@@ -28,7 +28,7 @@ class CacheInvalidationTest {
     static final int BIG = 40 << 20;
 
     @ParameterizedTest
-    @EnumSource(Backend.class)
+    @MethodSource("io.ummu.cache.CacheTesting#backends")
     void aFreedBufferIsNeverServedAgainAndIsDeregisteredOnce(Backend backend) {
         Registry registry = new Registry();
         try (MemoryNotifier n = CacheTesting.open(backend);
@@ -68,7 +68,7 @@ class CacheInvalidationTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Backend.class)
+    @MethodSource("io.ummu.cache.CacheTesting#backends")
     void anInvalidatedLeasedRegistrationIsDeregisteredAtRelease(Backend backend) {
         Registry registry = new Registry();
         try (MemoryNotifier n = CacheTesting.open(backend);

@@ -11,28 +11,57 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 
 /** Opening real notifiers for the cache tests, and a fake but checkable registration. */
 final class CacheTesting {
-    /** As in io.ummu.TestBackends: the VM run sets -Dummu.test.require=ummunotify so a missing module fails. */
-    static final String REQUIRE_PROPERTY = "ummu.test.require";
+    /**
+     * As in io.ummu.TestBackends (package-private there): with
+     * {@code -Dummu.test.backends=ummunotify[,userfaultfd]} (the VM runs) the
+     * backend-parameterised tests run for exactly the listed backends and a
+     * listed backend that does not open fails; without it (the host build)
+     * they run for every backend and one that cannot open is skipped with the
+     * reason printed.
+     */
+    static final String BACKENDS_PROPERTY = "ummu.test.backends";
     static final long PAGE = 4096;
 
     private CacheTesting() {
     }
 
-    /** Skips (or fails, if required) unless the backend can be opened here. */
+    static boolean required() {
+        return !System.getProperty(BACKENDS_PROPERTY, "").isBlank();
+    }
+
+    /** {@code @MethodSource("io.ummu.cache.CacheTesting#backends")}: every backend under test. */
+    static Stream<Backend> backends() {
+        if (!required()) {
+            return Stream.of(Backend.values());
+        }
+        List<Backend> out = new ArrayList<>();
+        for (String name : System.getProperty(BACKENDS_PROPERTY).split(",")) {
+            if (!name.isBlank()) {
+                out.add(Backend.valueOf(name.trim().toUpperCase(Locale.ROOT)));
+            }
+        }
+        out.sort(null);
+        return out.stream();
+    }
+
+    /** Skips (or fails, when backends are required) unless the backend can be opened here. */
     static MemoryNotifier open(Backend b) {
         String why = b.unavailabilityCause();
         if (why != null) {
             String msg = b + " is not available here: " + why;
-            if (b.name().equalsIgnoreCase(System.getProperty(REQUIRE_PROPERTY, ""))) {
-                fail(msg + " (required by -D" + REQUIRE_PROPERTY + ")");
+            if (required()) {
+                fail(msg + " (required by -D" + BACKENDS_PROPERTY + "=" + System.getProperty(BACKENDS_PROPERTY) + ")");
             }
             System.out.println("SKIPPED: " + msg);
             Assumptions.assumeTrue(false, msg);
@@ -40,13 +69,10 @@ final class CacheTesting {
         return MemoryNotifier.open(b);
     }
 
-    /** The best backend (the required one when the run names one), or skip when none is there. */
+    /** The best backend under test (the first listed one when they are required), or skip when none is there. */
     static MemoryNotifier openBest() {
-        String required = System.getProperty(REQUIRE_PROPERTY, "");
-        for (Backend b : Backend.values()) {
-            if (b.name().equalsIgnoreCase(required)) {
-                return open(b);
-            }
+        if (required()) {
+            return open(backends().findFirst().orElseThrow());
         }
         for (Backend b : Backend.values()) {
             if (b.isAvailable()) {

@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLongArray;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The cache against real mapping changes made through FFM, for each available
@@ -36,7 +36,7 @@ class RegistrationCacheJdk22Test {
      * registration of the old memory must never be handed out for it.
      */
     @ParameterizedTest
-    @EnumSource(Backend.class)
+    @MethodSource("io.ummu.cache.CacheTesting#backends")
     void unmapThenMapFixedAtTheSameAddressMustMiss(Backend backend) {
         Registry registry = new Registry();
         try (MemoryNotifier n = CacheTesting.open(backend);
@@ -72,7 +72,7 @@ class RegistrationCacheJdk22Test {
 
     /** mmap(MAP_FIXED) straight over a live mapping replaces it without a munmap call. */
     @ParameterizedTest
-    @EnumSource(Backend.class)
+    @MethodSource("io.ummu.cache.CacheTesting#backends")
     void mapFixedOverALiveMappingMustMiss(Backend backend) {
         Registry registry = new Registry();
         try (MemoryNotifier n = CacheTesting.open(backend);
@@ -93,7 +93,7 @@ class RegistrationCacheJdk22Test {
     }
 
     @ParameterizedTest
-    @EnumSource(Backend.class)
+    @MethodSource("io.ummu.cache.CacheTesting#backends")
     void aPartialUnmapEvictsTheWholeRegistration(Backend backend) {
         Registry registry = new Registry();
         try (MemoryNotifier n = CacheTesting.open(backend);
@@ -130,7 +130,7 @@ class RegistrationCacheJdk22Test {
 
     /** The range changes while it is being registered: handed out (the change came after acquire began), not cached. */
     @ParameterizedTest
-    @EnumSource(Backend.class)
+    @MethodSource("io.ummu.cache.CacheTesting#backends")
     void aRangeReplacedWhileBeingRegisteredIsNotCached(Backend backend) {
         Registry registry = new Registry();
         boolean[] replace = {true};
@@ -166,7 +166,7 @@ class RegistrationCacheJdk22Test {
     }
 
     @ParameterizedTest
-    @EnumSource(Backend.class)
+    @MethodSource("io.ummu.cache.CacheTesting#backends")
     void segmentsAreAcquiredAndAClosedArenaMisses(Backend backend) {
         Registry registry = new Registry();
         try (MemoryNotifier n = CacheTesting.open(backend);
@@ -208,7 +208,7 @@ class RegistrationCacheJdk22Test {
      * and that it all finishes (a deadlock fails by the join limit).
      */
     @ParameterizedTest
-    @EnumSource(Backend.class)
+    @MethodSource("io.ummu.cache.CacheTesting#backends")
     void concurrentAcquireReleaseWithInvalidationsInFlight(Backend backend) throws Exception {
         final int pages = 16;
         final int threads = 4;

@@ -11,6 +11,7 @@ import io.ummu.jcstress.support.SimulatedBackend;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Arbiter;
+import org.openjdk.jcstress.annotations.Description;
 import org.openjdk.jcstress.annotations.JCStressTest;
 import org.openjdk.jcstress.annotations.Outcome;
 import org.openjdk.jcstress.annotations.State;
@@ -40,6 +41,8 @@ import org.openjdk.jcstress.infra.results.III_Result;
  * times the primed registration was deregistered).
  */
 @JCStressTest
+@Description("RegistrationCache.acquire racing an invalidation of the cached range (real cache and notifier,"
+        + " simulated backend): an invalidation that happened-before acquire is never served from the cache")
 @Outcome(id = "0, 0, 1", expect = ACCEPTABLE,
         desc = "acquire began before the invalidation was known to it and hit the primed registration")
 @Outcome(id = "0, 1, 1", expect = ACCEPTABLE,
