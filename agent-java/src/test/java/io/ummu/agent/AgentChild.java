@@ -36,7 +36,7 @@ public final class AgentChild {
         // The JDK keeps a per-thread cache of temporary direct buffers for channel I/O
         // (sun.nio.ch.Util): fill it now, so that it does not show up as a buffer left
         // live by a scenario (map() writes a file through it).
-        Path warm = Files.createTempFile("warm-", ".bin");
+        Path warm = Files.createTempFile(Path.of("."), "warm-", ".bin"); // not java.io.tmpdir: a test breaks it
         Files.write(warm, new byte[64 << 10]);
         Files.readAllBytes(warm);
         Files.delete(warm);
