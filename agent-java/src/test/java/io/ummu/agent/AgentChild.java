@@ -33,6 +33,13 @@ public final class AgentChild {
 
     public static void main(String[] args) throws Exception {
         String scenario = args[0];
+        // The JDK keeps a per-thread cache of temporary direct buffers for channel I/O
+        // (sun.nio.ch.Util): fill it now, so that it does not show up as a buffer left
+        // live by a scenario (map() writes a file through it).
+        Path warm = Files.createTempFile(Path.of("."), "warm-", ".bin"); // not java.io.tmpdir: a test breaks it
+        Files.write(warm, new byte[64 << 10]);
+        Files.readAllBytes(warm);
+        Files.delete(warm);
         if (scenario.equals("late")) {
             System.out.println("READY " + ProcessHandle.current().pid());
             new BufferedReader(new InputStreamReader(System.in)).readLine();
@@ -150,7 +157,9 @@ public final class AgentChild {
         }
         unmap0.setAccessible(true);
         long page = m.address() + 4096;
-        System.out.println("NATIVE_UNMAP " + Long.toHexString(page) + " " + unmap0.invoke(null, page, 4096L));
+        // Printed before the call: the listener may print DANGLING before munmap has even returned.
+        System.out.println("NATIVE_UNMAP " + Long.toHexString(page));
+        System.out.println("NATIVE_UNMAP_RC " + unmap0.invoke(null, page, 4096L));
         flush();
         System.out.println("AFTER_NATIVE_UNMAP");
         free(mapped);

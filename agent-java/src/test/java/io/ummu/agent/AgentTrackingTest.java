@@ -65,6 +65,7 @@ class AgentTrackingTest {
         Events.Tracked mapped = Events.find(Events.tracked(r.out), "MAPPED", 3 * 4096);
         int nativeUnmap = Events.lineOf(r.out, "NATIVE_UNMAP");
         int after = Events.lineOf(r.out, "AFTER_NATIVE_UNMAP");
+        assertEquals("0", r.value("NATIVE_UNMAP_RC"), "the native munmap succeeded\n" + r);
         List<Events.Ev> dangling = Events.of(ev, "DANGLING");
         assertEquals(1, dangling.size(), "exactly one DANGLING\n" + r);
         Events.Ev d = dangling.get(0);

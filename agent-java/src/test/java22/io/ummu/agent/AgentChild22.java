@@ -46,8 +46,10 @@ public final class AgentChild22 {
             ByteBuffer view = seg.asByteBuffer();
             view.put(0, (byte) 1);
             AgentChild.tracked();
+            // Printed before the call: the listener may print DANGLING before munmap has even returned.
+            System.out.println("NATIVE_UNMAP " + Long.toHexString(seg.address() + 4096));
             int rc = (int) munmap.invokeExact(seg.asSlice(4096, 4096), 4096L);
-            System.out.println("NATIVE_UNMAP " + Long.toHexString(seg.address() + 4096) + " " + rc);
+            System.out.println("NATIVE_UNMAP_RC " + rc);
             AgentChild.flush();
             System.out.println("AFTER_NATIVE_UNMAP");
         }

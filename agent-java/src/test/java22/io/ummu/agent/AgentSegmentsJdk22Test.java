@@ -31,6 +31,7 @@ class AgentSegmentsJdk22Test {
             assertEquals(mapped.id, dangling.get(0).id, r.toString());
             int native_ = Events.lineOf(r.out, "NATIVE_UNMAP");
             int after = Events.lineOf(r.out, "AFTER_NATIVE_UNMAP");
+            assertEquals("0", r.value("NATIVE_UNMAP_RC"), "the native munmap succeeded\n" + r);
             assertTrue(dangling.get(0).line > native_ && dangling.get(0).line < after, r.toString());
             assertEquals(1, Events.of(ev, "UNMAPPED", big.id).size(), "the 40 MiB free unmaps\n" + r);
         } else {
