@@ -319,11 +319,12 @@ def main():
 
         # Start-up.
         fig, ax = plt.subplots(figsize=(7, 3.6))
-        kinds = ["bare", "agent", "agent-nojfr-nojmx"]
+        kinds = [k for k in ("bare", "agent", "agent-nojfr-nojmx", "agent-disabled") if f"jdk17/{k}" in st]
+        bw = 0.8 / len(kinds)
         for i, k in enumerate(kinds):
             ys = [statistics.median(st[f"{j}/{k}"]) / 1e6 for j in ("jdk17", "jdk25")]
-            ax.bar([x + i * 0.27 for x in range(2)], ys, 0.27, label=k)
-        ax.set_xticks([x + 0.27 for x in range(2)])
+            ax.bar([x + i * bw for x in range(2)], ys, bw, label=k)
+        ax.set_xticks([x + 0.4 - bw / 2 for x in range(2)])
         ax.set_xticklabels(["JDK 17", "JDK 25"])
         ax.set_ylabel("hello world wall time, median (ms)")
         ax.set_title("JVM start-up with and without the agent")
@@ -414,16 +415,22 @@ def main():
 
     # Watch.
     md.append("## watch + unwatch\n")
-    md.append("One `watch(address, 4096)` + `Watch.close()` of a mapped page through the public API "
-              "(`WatchBenchmark`); no event is produced.\n")
-    w_host = score(host_fp, "WatchBenchmark.watchUnwatch", backend=hp)
-    w_vm = score(vm_fp, "WatchBenchmark.watchUnwatch", backend="ummunotify")
-    w_vm_u = score(vm_watch_uffd, "WatchBenchmark.watchUnwatch", backend="userfaultfd")
-    md.append(table(["backend", "where", "wall per pair", "CPU per pair (thread)"], [
-        ["userfaultfd", "host", fmt_err(w_host[0], w_host[1]), fmt_ns(w_host[3].get("cpu.worker", NAN))],
-        ["ummunotify", "VM (TCG)", fmt_err(w_vm[0], w_vm[1]), fmt_ns(w_vm[3].get("cpu.worker", NAN))],
-        ["userfaultfd", "VM (TCG)", fmt_err(w_vm_u[0], w_vm_u[1]), fmt_ns(w_vm_u[3].get("cpu.worker", NAN))],
-    ]))
+    md.append("One `watch(address, 4096)` + `Watch.close()` of a mapped page of a direct buffer through the "
+              "public API (`WatchBenchmark`); no event is produced. With \"another watch kept open\", a second "
+              "page of the same buffer stays watched throughout, so the measured watch is never the only one "
+              "(the userfaultfd backend registers a mapping with the kernel when its first watch comes and "
+              "unregisters it when its last one goes).\n")
+    wrows = []
+    for where, res in (("host", host_fp), ("VM (TCG)", vm_fp), ("VM (TCG)", vm_watch_uffd)):
+        for (bench, params), v in sorted(res.items()):
+            if bench != "WatchBenchmark.watchUnwatch":
+                continue
+            p = dict(params)
+            wrows.append([p.get("backend"), where, p.get("bufferSize", "65536"),
+                          {"0": "no", "1": "yes"}.get(p.get("keepOther", "0")), fmt_err(v[0], v[1]),
+                          fmt_ns(v[3].get("cpu.worker", NAN))])
+    md.append(table(["backend", "where", "buffer bytes", "another watch kept open", "wall per pair",
+                     "CPU per pair (thread)"], wrows))
     md.append(f"\nFor scale, the kernel alone (C, same VM, `ubench`): register + unregister "
               f"{fmt_ns(pair0)} (median).\n")
 
@@ -518,35 +525,52 @@ def main():
     md.append("## JVM start-up\n")
     md.append(f"`startup.py`: whole-process wall time of a hello world (`io.ummu.bench.Hello`), "
               f"{startup['rounds']} interleaved rounds after {startup['warmup']} discarded, per JDK: without "
-              "the agent, with `-javaagent:ummu.jar`, and with the agent's JFR events and MBean off "
-              "(`=jfr=false,jmx=false`). The agent picked: "
+              "the agent, with `-javaagent:ummu.jar`, with the agent's JFR events and MBean off "
+              "(`=jfr=false,jmx=false`), and with the agent jar loaded but disabled (`=enabled=false`: what "
+              "`-javaagent` itself costs). CPU time is user + system time of the process, all threads (JIT "
+              "compilers included), which does not grow with waiting for a core. The agent picked: "
               + "; ".join(f"{k}: {' / '.join(v)}" for k, v in sorted(startup["agent_lines"].items())
                           if k.endswith("/agent")) + "\n")
     srows = []
+    stc = startup.get("cpu_ns", {})
+    kinds = [k for k in ("bare", "agent", "agent-nojfr-nojmx", "agent-disabled") if f"jdk17/{k}" in st]
     for jdk in ("jdk17", "jdk25"):
         bare = statistics.median(st[f"{jdk}/bare"])
-        for k in ("bare", "agent", "agent-nojfr-nojmx"):
+        bare_c = statistics.median(stc[f"{jdk}/bare"]) if stc else NAN
+        for k in kinds:
             v = st[f"{jdk}/{k}"]
             m = statistics.median(v)
+            c = statistics.median(stc[f"{jdk}/{k}"]) if stc else NAN
             srows.append([jdk.upper().replace("JDK", "JDK "), k, fmt_ns(m), fmt_ns(min(v)), fmt_ns(max(v)),
-                          "" if k == "bare" else f"+{(m - bare) / 1e6:,.0f} ms"])
-    md.append(table(["JDK", "configuration", "median", "min", "max", "over bare (median)"], srows))
+                          "" if k == "bare" else f"+{(m - bare) / 1e6:,.0f} ms", fmt_ns(c),
+                          "" if k == "bare" else f"+{(c - bare_c) / 1e6:,.0f} ms"])
+    md.append(table(["JDK", "configuration", "wall median", "wall min", "wall max", "wall over bare",
+                     "CPU median (all threads)", "CPU over bare"], srows))
     md.append("")
     md.append(img("startup.png", "start-up"))
 
     cache = path("host-cache.json")
+    md.append("## RegistrationCache\n")
     if os.path.exists(cache):
         c = jmh("host-cache.json")
-        md.append("## RegistrationCache\n")
-        md.append("`CacheBenchmark` (host, userfaultfd backend), JMH `AverageTime`.\n")
-        md.append(table(["benchmark", "parameters", "time / op"],
-                        [[k[0], ", ".join(f"{a}={b}" for a, b in k[1]), fmt_err(v[0], v[1])]
-                         for k, v in sorted(c.items())]))
+        vm_c = {k: v for k, v in vm_fp.items() if k[0].startswith("CacheBenchmark.")}
+        md.append("`CacheBenchmark`, JMH `AverageTime`, with a registrar that does nothing (so this is the "
+                  "cache's own cost; a real registration is what the cache saves): `hit` = acquire + release "
+                  "of one of 64 cached 4 KiB ranges, nothing changed; `miss` = a one-entry cache fed two "
+                  "ranges in turn (watch + register the new one, evict, unwatch and deregister the old); "
+                  "`validateAfterChange` = a hit right after another cached range was unmapped (the counter "
+                  "moved: drain, evict, then answer; the unmap happens in the per-invocation setup, outside "
+                  "the timing, so only the wall figure is meaningful for it, the CPU figures include the "
+                  "setup).\n")
+        crows = []
+        for where, res in (("host (userfaultfd)", c), ("VM (ummunotify, TCG)", vm_c)):
+            for (bench, params), v in sorted(res.items()):
+                crows.append([f"`{bench.split('.', 1)[1]}`", where, fmt_err(v[0], v[1]),
+                              fmt_ns(v[3].get("cpu.worker", NAN))])
+        md.append(table(["benchmark", "where", "wall / op", "thread CPU / op"], crows))
         md.append("")
     else:
-        md.append("## RegistrationCache\n")
-        md.append("Not measured in this run: the cache (package `io.ummu.cache`) had not landed when the "
-                  "benchmarks were written, so there is no benchmark of it yet.\n")
+        md.append("Not measured in this run (no `host-cache.json`).\n")
 
     analysis = os.path.join(HERE, "analysis.md")
     if os.path.exists(analysis):

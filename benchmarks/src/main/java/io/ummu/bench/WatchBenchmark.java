@@ -34,6 +34,25 @@ public class WatchBenchmark {
     @Param("auto")
     public String backend;
 
+    /**
+     * The direct buffer the watched page lies in: 64 KiB comes from a malloc
+     * arena (a large mapping shared with other allocations), 1 MiB from a
+     * mapping of its own (above glibc's initial mmap threshold).
+     */
+    @Param({"65536", "1048576"})
+    public int bufferSize;
+
+    /**
+     * 1: another page of the same buffer stays watched throughout, so the
+     * measured pair is never the notifier's only watch (the userfaultfd
+     * backend unregisters a mapping from the kernel when its last watch goes,
+     * and registers it again with the next one).
+     */
+    @Param({"0", "1"})
+    public int keepOther;
+
+    private Watch other;
+
     private MemoryNotifier notifier;
     private ByteBuffer memory;
     private long address;
@@ -41,7 +60,7 @@ public class WatchBenchmark {
     @Setup(Level.Trial)
     public void open() {
         notifier = Open.notifier(backend);
-        memory = ByteBuffer.allocateDirect(1 << 16);
+        memory = ByteBuffer.allocateDirect(bufferSize);
         for (int i = 0; i < memory.capacity(); i += 4096) {
             memory.put(i, (byte) 1);
         }
@@ -49,10 +68,16 @@ public class WatchBenchmark {
         Watch probe = notifier.watch(memory);
         address = (probe.address() + 4095) & ~4095L;
         probe.close();
+        if (keepOther == 1) {
+            other = notifier.watch(address + 4096, 4096);
+        }
     }
 
     @TearDown(Level.Trial)
     public void close() {
+        if (other != null) {
+            other.close();
+        }
         notifier.close();
         Buffers.free(memory);
     }
