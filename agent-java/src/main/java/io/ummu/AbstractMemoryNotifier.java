@@ -1,5 +1,6 @@
 package io.ummu;
 
+import io.ummu.internal.BackendOps;
 import io.ummu.internal.DirectAddress;
 import io.ummu.internal.Native;
 import io.ummu.internal.NativeStatus;
@@ -76,6 +77,18 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     private static final VarHandle COUNTER =
             MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.nativeOrder());
 
+    /*
+     * The userfaultfd backend's reader-batch sequence, a 32-bit word at
+     * offset 8 of its counter page (UFFD_SEQ_OFFSET in agent-native): odd
+     * from before the reader's read(2) until it has queued that batch's
+     * records and bumped the counter. The kernel lets munmap() return inside
+     * that read(2), so the counter alone can still be old right after
+     * munmap() returned; an odd sequence says so. See changedSince.
+     */
+    private static final VarHandle UFFD_SEQ =
+            MethodHandles.byteBufferViewVarHandle(int[].class, ByteOrder.nativeOrder());
+    private static final int UFFD_SEQ_OFFSET = 8;
+
     private static final Cleaner CLEANER = Cleaner.create(r -> {
         Thread t = new Thread(r, "ummu-cleaner");
         t.setDaemon(true);
@@ -92,6 +105,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
 
     private final Backend backend;
     private final Set<Capability> capabilities;
+    private final BackendOps ops;
     private final long handle;
 
     /** The fast path's view of the counter page; null once closed. */
@@ -126,26 +140,31 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         final long handle;
         final int capabilities;
         final ByteBuffer page;
+        /** {@link BackendOps#NATIVE}; another only in jcstress-tests, which builds one reflectively. */
+        final BackendOps ops;
 
-        private Opened(Backend backend, long handle, int capabilities, ByteBuffer page) {
+        private Opened(Backend backend, long handle, int capabilities, ByteBuffer page, BackendOps ops) {
             this.backend = backend;
             this.handle = handle;
             this.capabilities = capabilities;
             this.page = page;
+            this.ops = ops;
         }
     }
 
     AbstractMemoryNotifier(Opened opened) {
         this.backend = opened.backend;
         this.handle = opened.handle;
+        this.ops = opened.ops;
         this.capabilities = Capability.fromBits(opened.capabilities);
         this.page = opened.page;
         this.pageAnchor = opened.page;
         long h = opened.handle;
+        BackendOps o = opened.ops;
         // Runs once the page is unreachable: after close() (which nulls both
         // references once no native call is in flight) or when this notifier
         // was dropped unclosed. Must not capture this.
-        CLEANER.register(opened.page, () -> Native.close(h));
+        CLEANER.register(opened.page, () -> o.close(h));
     }
 
     // ---------------------------------------------------------------- opening
@@ -236,7 +255,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             // The page is mapped PROT_READ: a stray write through a writable
             // view would kill the JVM with SIGSEGV; through a read-only view
             // it is a ReadOnlyBufferException. Acquire loads work on either.
-            return new Opened(backend, h, caps, page.asReadOnlyBuffer());
+            return new Opened(backend, h, caps, page.asReadOnlyBuffer(), BackendOps.NATIVE);
         } catch (RuntimeException | Error e) {
             Native.close(h);
             throw e;
@@ -322,7 +341,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             // read right after registration finds its watch.
             watches.put(cookie, w);
             String[] why = new String[1];
-            int rc = Native.watch(handle, address, address + length, cookie, why);
+            int rc = ops.watch(handle, address, address + length, cookie, why);
             if (rc != 0) {
                 watches.remove(cookie);
                 w.markClosed();
@@ -364,7 +383,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         if (first && tryEnter()) {
             try {
                 if (watches.remove(w.cookie(), w)) {
-                    int rc = Native.unwatch(handle, w.cookie());
+                    int rc = ops.unwatch(handle, w.cookie());
                     if (rc != 0) {
                         throw nativeError(String.format("unwatch(0x%x, %d) of cookie %d",
                                 w.address(), w.length(), w.cookie()), rc, null);
@@ -415,12 +434,30 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * handed out (a {@link #drain()} then returns nothing new); a false
      * answer is never wrong. Thread-safe.
      *
+     * <p>"Never wrong" includes a change whose system call has already
+     * returned: after {@code munmap()} of a watched range returned in a
+     * thread that happens-before this call, the answer is true. On
+     * {@link Backend#USERFAULTFD} the kernel lets {@code munmap()} return a
+     * moment before the backend's reader thread bumps the counter, so there
+     * this first loads the reader's batch sequence (acquire) and answers true
+     * while a batch is in flight; the {@link #drain()} that follows waits for
+     * that batch. That is one more load on that backend only.
+     *
      * @param generation a value from {@link #generationAcquire()} or {@link Drain#generation()}
-     * @return true if the counter moved
+     * @return true if the counter moved, or (userfaultfd) a change is being published
      * @throws IllegalStateException if this notifier is closed
      */
     public final boolean changedSince(long generation) {
-        return generationAcquire() != generation;
+        ByteBuffer p = page;
+        if (p == null) {
+            throw closedException();
+        }
+        // Sequence before counter: an even sequence stored after the bump,
+        // loaded with acquire, makes that bump visible to the counter load.
+        if (backend == Backend.USERFAULTFD && ((int) UFFD_SEQ.getAcquire(p, UFFD_SEQ_OFFSET) & 1) != 0) {
+            return true;
+        }
+        return (long) COUNTER.getAcquire(p, 0) != generation;
     }
 
     /**
@@ -489,7 +526,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         long generation = (long) COUNTER.getAcquire(pageAnchorOrThrow(), 0);
         ByteBuffer buf = readBuffer;
         for (;;) {
-            int n = Native.read(handle, buf, READ_BATCH);
+            int n = ops.read(handle, buf, READ_BATCH);
             if (n < 0) {
                 throw nativeError("drain(): read", n, null);
             }
@@ -553,7 +590,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             long deadline = System.nanoTime() + nanos;
             long left = nanos;
             for (;;) {
-                int r = Native.await(handle, left);
+                int r = ops.await(handle, left);
                 if (r == 1) {
                     return true;
                 }
@@ -646,7 +683,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
                 }
                 int r;
                 try {
-                    r = Native.await(handle, -1);
+                    r = ops.await(handle, -1);
                     if (r == 1 && !listeners.isEmpty()) {
                         drainLock.lock();
                         try {
@@ -750,13 +787,13 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             // wakeup is repeated in case a waiter entered native code after
             // the previous one.
             while (users.get() != CLOSED) {
-                Native.wakeup(handle);
+                ops.wakeup(handle);
                 LockSupport.parkNanos(this, 1_000_000L);
             }
             // Alone with the handle now: nobody can enter any more.
             for (Watch w : watches.values()) {
                 w.markClosed();
-                Native.unwatch(handle, w.cookie());
+                ops.unwatch(handle, w.cookie());
             }
             watches.clear();
             synchronized (dispatcherMonitor) {
