@@ -9,8 +9,10 @@
 #
 # Needs jcstress-tests/target/jcstress.jar (./mvnw -B verify builds it) and the
 # VM harness (kmod/README.md, "VM harness"). Bounded: one JVM configuration
-# (no stress flags, no split compilation), one fork, JCSTRESS_VM_TIME ms (default 3000) of
-# sampling, under vmrun's --timeout (JCSTRESS_VM_TIMEOUT s, default 900).
+# (no stress flags, no split compilation), one fork, JCSTRESS_VM_TIME ms
+# (default 3000) of sampling, under vmrun's --timeout (JCSTRESS_VM_TIMEOUT s,
+# default 900). JCSTRESS_VM_TESTS: the jcstress -t regexp (default: the
+# device package).
 #
 # Only the guest's stdout comes back, so the verdict is read from jcstress's
 # own summary: its exit status, "Failed tests: No matches.", "Error tests: No

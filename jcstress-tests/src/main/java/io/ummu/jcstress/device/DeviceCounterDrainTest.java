@@ -10,7 +10,7 @@ import io.ummu.MemoryNotifier;
 import io.ummu.Watch;
 import io.ummu.jcstress.support.Pages;
 import java.nio.MappedByteBuffer;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Arbiter;
 import org.openjdk.jcstress.annotations.Description;
@@ -24,8 +24,13 @@ import org.openjdk.jcstress.infra.results.III_Result;
  * Needs the module: it runs in the VM (jcstress-tests/run-in-vm.sh); without
  * the device every sample is an error, so run-bounded.sh leaves it out.
  *
- * <p>Each state opens its own notifier on {@link Backend#UMMUNOTIFY}, so its
- * counter moves only for its own page. The producer unmaps the watched page
+ * <p>Each state has a notifier on {@link Backend#UMMUNOTIFY} to itself, watching
+ * only its own page, so the counter moves only for that page; the state reports
+ * whether it moved from the value it had when the state was made. Notifiers
+ * come from a pool and go back, drained and without watches, in the arbiter:
+ * opening and closing a file per sample would measure the module's
+ * registration and teardown (an SRCU grace period each), not the protocol.
+ * The producer unmaps the watched page
  * for real: the module queues the event, then bumps the counter with a release
  * store. The consumer loads the counter with
  * {@link MemoryNotifier#generationAcquire()}, then drains and remembers
@@ -50,18 +55,19 @@ import org.openjdk.jcstress.infra.results.III_Result;
 @Outcome(expect = FORBIDDEN, desc = "a duplicate, a foreign or malformed event")
 @State
 public class DeviceCounterDrainTest {
-    /**
-     * A closed notifier keeps its file descriptor until the garbage collector
-     * finds its counter page unreachable (see MemoryNotifier's class comment);
-     * with a state per sample the descriptors would run out first.
-     */
-    private static final int GC_EVERY = 512;
-    private static final AtomicInteger CLOSED = new AtomicInteger();
+    /** Quiescent notifiers: drained, no watch. As many as states were alive at once. */
+    private static final ConcurrentLinkedQueue<MemoryNotifier> POOL = new ConcurrentLinkedQueue<>();
 
-    private final MemoryNotifier notifier = MemoryNotifier.open(Backend.UMMUNOTIFY);
+    private final MemoryNotifier notifier = take();
+    private final long before = notifier.generationAcquire();
     private final MappedByteBuffer page = Pages.map();
     private final Watch watch = notifier.watch(page);
     private long remembered;
+
+    private static MemoryNotifier take() {
+        MemoryNotifier n = POOL.poll();
+        return n != null ? n : MemoryNotifier.open(Backend.UMMUNOTIFY);
+    }
 
     @Actor
     public void producer() {
@@ -74,17 +80,16 @@ public class DeviceCounterDrainTest {
         Drain d = notifier.drain();
         remembered = d.generation();
         // Moved or not: one munmap may reach the notifier more than once.
-        r.r1 = g == 0 ? 0 : 1;
+        r.r1 = g == before ? 0 : 1;
         r.r2 = count(d);
     }
 
     @Arbiter
     public void arbiter(III_Result r) {
         r.r3 = notifier.changedSince(remembered) ? count(notifier.drain()) : 0;
-        notifier.close();
-        if (CLOSED.incrementAndGet() % GC_EVERY == 0) {
-            System.gc();
-        }
+        watch.close();
+        notifier.drain(); // nothing of this watch can come any more (Watch's contract): quiescent
+        POOL.offer(notifier);
     }
 
     private int count(Drain d) {
