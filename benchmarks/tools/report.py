@@ -578,7 +578,7 @@ def main():
             md.append(f.read())
 
     md.append("## How to reproduce\n")
-    md.append("    ./run-benchmarks           # everything, about 15 min on 2 cores; rewrites this file\n"
+    md.append("    ./run-benchmarks           # everything, about 15-20 min on 2 cores; rewrites this file\n"
               "    ./run-benchmarks --smoke   # each benchmark once (benchmarks/smoke.sh)\n"
               "    java -jar benchmarks/target/benchmarks.jar -h   # JMH by hand, after ./mvnw -pl benchmarks -am package\n")
     md.append("Raw results of the run (JMH JSON, latency samples, `ubench` output, the VM log) are in "
