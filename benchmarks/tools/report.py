@@ -350,7 +350,7 @@ def main():
               f"commit {env.get('commit')}. Every figure below comes from that one run; "
               "ratios are taken between figures of the same run.\n")
     md.append("## Where it ran\n")
-    vm_guest = [l for l in open(path("vm.log")) if l.startswith("# guest")]
+    vm_guest = [l for l in open(path("vm.log")) if l.startswith("# guest:") or l.startswith("# guest CPU:")]
     md.append(table(["", ""], [
         ["host CPU", f"{env.get('cpu')}, {env.get('cpus')} cores"],
         ["host memory", env.get("memory")],
@@ -361,6 +361,7 @@ def main():
                + "; ".join(l[len('# guest'):].strip(" :\n") for l in vm_guest)],
         ["load average (1/5/15 min) at start", env.get("loadavg_start")],
         ["load average at end", env.get("loadavg_end")],
+        ["other work at start", env.get("other_processes", "")],
     ]))
     md.append("")
     md.append("Stage timings and the load average around each stage:\n")
@@ -373,6 +374,8 @@ def main():
         "more trustworthy than the absolute values, but a ratio near its target can flip either way between "
         "runs. The VM runs on an emulated CPU (TCG): its absolute times are 10-100× a real machine's, and "
         "only ratios within the VM mean anything.\n")
+    if env.get("note"):
+        md.append(f"**Conditions of this run** (as stated by whoever ran it): {env['note']}\n")
 
     md.append("## Targets\n")
     md.append("The targets of DESIGN.md, each held against figures of this run. For the JMH figures two "
@@ -578,7 +581,7 @@ def main():
             md.append(f.read())
 
     md.append("## How to reproduce\n")
-    md.append("    ./run-benchmarks           # everything, about 15 min on 2 cores; rewrites this file\n"
+    md.append("    ./run-benchmarks           # everything, about 15-20 min on 2 cores; rewrites this file\n"
               "    ./run-benchmarks --smoke   # each benchmark once (benchmarks/smoke.sh)\n"
               "    java -jar benchmarks/target/benchmarks.jar -h   # JMH by hand, after ./mvnw -pl benchmarks -am package\n")
     md.append("Raw results of the run (JMH JSON, latency samples, `ubench` output, the VM log) are in "

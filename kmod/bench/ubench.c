@@ -386,9 +386,9 @@ int main(int argc, char **argv)
 	const struct cfg *c = &full;
 	int i;
 
-	if (argc > 1 && !strcmp(argv[1], "smoke"))
+	if (argc > 1 && !strcmp(argv[1], "smoke")) {
 		c = &smoke;
-	else if (argc > 1 && strcmp(argv[1], "full")) {
+	} else if (argc > 1 && strcmp(argv[1], "full")) {
 		fprintf(stderr, "usage: ubench [full|smoke]\n");
 		return 2;
 	}
