@@ -77,18 +77,6 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     private static final VarHandle COUNTER =
             MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.nativeOrder());
 
-    /*
-     * The userfaultfd backend's reader-batch sequence, a 32-bit word at
-     * offset 8 of its counter page (UFFD_SEQ_OFFSET in agent-native): odd
-     * from before the reader's read(2) until it has queued that batch's
-     * records and bumped the counter. The kernel lets munmap() return inside
-     * that read(2), so the counter alone can still be old right after
-     * munmap() returned; an odd sequence says so. See changedSince.
-     */
-    private static final VarHandle UFFD_SEQ =
-            MethodHandles.byteBufferViewVarHandle(int[].class, ByteOrder.nativeOrder());
-    private static final int UFFD_SEQ_OFFSET = 8;
-
     private static final Cleaner CLEANER = Cleaner.create(r -> {
         Thread t = new Thread(r, "ummu-cleaner");
         t.setDaemon(true);
@@ -436,26 +424,19 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      *
      * <p>"Never wrong" includes a change whose system call has already
      * returned: after {@code munmap()} of a watched range returned in a
-     * thread that happens-before this call, the answer is true. On
-     * {@link Backend#USERFAULTFD} the kernel lets {@code munmap()} return a
-     * moment before the backend's reader thread bumps the counter, so there
-     * this first loads the reader's batch sequence (acquire) and answers true
-     * while a batch is in flight; the {@link #drain()} that follows waits for
-     * that batch. That is one more load on that backend only.
+     * thread that happens-before this call, the answer is true: the module
+     * bumps the counter inside the invalidation, and the userfaultfd
+     * backend's reader bumps it before the {@code read(2)} that lets the
+     * unmapping thread go (see backend_userfaultfd.c).
      *
      * @param generation a value from {@link #generationAcquire()} or {@link Drain#generation()}
-     * @return true if the counter moved, or (userfaultfd) a change is being published
+     * @return true if the counter moved
      * @throws IllegalStateException if this notifier is closed
      */
     public final boolean changedSince(long generation) {
         ByteBuffer p = page;
         if (p == null) {
             throw closedException();
-        }
-        // Sequence before counter: an even sequence stored after the bump,
-        // loaded with acquire, makes that bump visible to the counter load.
-        if (backend == Backend.USERFAULTFD && ((int) UFFD_SEQ.getAcquire(p, UFFD_SEQ_OFFSET) & 1) != 0) {
-            return true;
         }
         return (long) COUNTER.getAcquire(p, 0) != generation;
     }
