@@ -3,8 +3,8 @@ package io.ummu.agent;
 import java.lang.instrument.Instrumentation;
 
 /**
- * The {@code -javaagent} entry point (Premain-Class, Agent-Class,
- * Launcher-Agent-Class). premain and agentmain share one method; the JDK
+ * The {@code -javaagent} entry point (manifest Premain-Class and
+ * Agent-Class). premain and agentmain share one method; the JDK
  * classes to hook are already loaded either way, so the hooks are applied by
  * retransformation.
  *

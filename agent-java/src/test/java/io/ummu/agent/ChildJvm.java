@@ -138,7 +138,16 @@ final class ChildJvm {
             if (exit != 0) {
                 fail("child exited " + exit + "\n" + this);
             }
+            deleteDir(); // kept when the child failed, for a look at its files
             return this;
+        }
+
+        private void deleteDir() {
+            try (Stream<Path> s = Files.walk(dir)) {
+                s.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            } catch (IOException e) {
+                System.out.println("could not delete " + dir + ": " + e);
+            }
         }
 
         List<String> lines(String prefix) {
