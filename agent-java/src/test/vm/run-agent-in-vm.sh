@@ -22,8 +22,6 @@
 # Exit status: 0 when everything passed on every kernel.
 set -u
 cd "$(dirname "$0")/../../../.."
-: "${UMMU_VM_CACHE:=/work/main/.cache/vm}"
-export UMMU_VM_CACHE
 
 launcher=agent-java/target/device-tests/junit-platform-console-standalone.jar
 if [ ! -f agent-java/target/ummu.jar ] || [ ! -d agent-java/target/test-classes/io/ummu/agent ] ||
