@@ -367,12 +367,18 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
 
     void closeWatch(Watch w) {
         boolean first = w.markClosed();
-        if (first && watches.remove(w.cookie(), w) && tryEnter()) {
+        // Enter before taking the watch out of the map: when the notifier is
+        // closing, the watch must stay there for close() to unwatch it, or the
+        // backend keeps it (and, with userfaultfd, its registration) until
+        // the handle is released.
+        if (first && tryEnter()) {
             try {
-                int rc = ops.unwatch(handle, w.cookie());
-                if (rc != 0) {
-                    throw nativeError(String.format("unwatch(0x%x, %d) of cookie %d",
-                            w.address(), w.length(), w.cookie()), rc, null);
+                if (watches.remove(w.cookie(), w)) {
+                    int rc = ops.unwatch(handle, w.cookie());
+                    if (rc != 0) {
+                        throw nativeError(String.format("unwatch(0x%x, %d) of cookie %d",
+                                w.address(), w.length(), w.cookie()), rc, null);
+                    }
                 }
             } finally {
                 exit();
