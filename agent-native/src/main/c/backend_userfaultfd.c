@@ -1633,8 +1633,16 @@ static int uffd_unwatch(struct ummu_backend *b, uint64_t cookie)
 	 * other userfaultfd users in the process fail with EBUSY.
 	 */
 	last = !b->cookies;
-	if (last)
+	if (last) {
+		/*
+		 * Events in flight (an mremap's REMAP noting an orphan, an
+		 * UNMAP retiring a region) must land before the sweep.
+		 */
+		pthread_mutex_unlock(&b->lock);
+		settle(b);
+		pthread_mutex_lock(&b->lock);
 		collect_unused(b, 0, UINT64_MAX, &unused);
+	}
 	else
 		collect_unused(b, w->start & ~pmask,
 			       (w->end + pmask) & ~pmask, &unused);
