@@ -46,12 +46,13 @@ CTEST=agent-native/target/native-test/test_native
 LIB=agent-native/target/classes/META-INF/native/linux-x86_64/libummu.so
 JDK17=${UMMU_DEVICE_TEST_JDK17_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
 
-# The test classes that talk to libummu.so and a backend. The loader tests
+# The test classes that talk to libummu.so and a backend, the RegistrationCache's
+# among them. The loader tests
 # (NativeLibraryTest), the pure value tests and ApiGuideTest (it reads the
 # sources) stay on the host.
-INCLUDE='^io\.ummu\.(ApiGuideJdk22|BackendSelection|DeviceEvents|DeviceEventsJdk22|NotifierApi|Validation|SegmentValidationJdk22)Test$|^io\.ummu\.internal\.NativeTest$'
+INCLUDE='^io\.ummu\.(ApiGuideJdk22|BackendSelection|DeviceEvents|DeviceEventsJdk22|NotifierApi|Validation|SegmentValidationJdk22)Test$|^io\.ummu\.internal\.NativeTest$|^io\.ummu\.cache\.(RegistrationCache|CacheInvalidation|RegistrationCacheJdk22)Test$'
 # The same without the classes compiled for Java 22 (for the JDK 17 run).
-INCLUDE17='^io\.ummu\.(BackendSelection|DeviceEvents|NotifierApi|Validation)Test$|^io\.ummu\.internal\.NativeTest$'
+INCLUDE17='^io\.ummu\.(BackendSelection|DeviceEvents|NotifierApi|Validation)Test$|^io\.ummu\.internal\.NativeTest$|^io\.ummu\.cache\.(RegistrationCache|CacheInvalidation)Test$'
 
 # In the guest: libummu's C tests against the device first (when $1 is 1),
 # then the Java tests; the exit status is the JUnit launcher's. C1 only and
