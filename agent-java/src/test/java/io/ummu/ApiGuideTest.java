@@ -166,9 +166,23 @@ class ApiGuideTest {
 
     @Test
     void everyJavaBlockOfApiMdIsCompiledByATest() throws IOException {
+        assertTrue(checkJavaBlocks("API.md") >= 4, "API.md lost its examples");
+    }
+
+    @Test
+    void theRootReadmesJavaBlocksAreCompiledByATest() throws IOException {
+        assertTrue(checkJavaBlocks("../README.md") >= 1, "README.md lost its API example");
+    }
+
+    /**
+     * Fails unless every {@code ```java} block of the markdown file (relative to
+     * agent-java) appears, line for line, in this class or ApiGuideJdk22Test.
+     * Returns the number of blocks.
+     */
+    private static int checkJavaBlocks(String markdown) throws IOException {
         // Set by agent-java/pom.xml for both test runs.
         Path module = Path.of(System.getProperty("ummu.module.dir", "."));
-        String md = Files.readString(module.resolve("API.md"), StandardCharsets.UTF_8);
+        String md = Files.readString(module.resolve(markdown), StandardCharsets.UTF_8);
         List<String> code = new ArrayList<>();
         code.addAll(normalized(Files.readString(module.resolve("src/test/java/io/ummu/ApiGuideTest.java"))));
         code.addAll(normalized(Files.readString(module.resolve("src/test/java22/io/ummu/ApiGuideJdk22Test.java"))));
@@ -178,11 +192,11 @@ class ApiGuideTest {
             blocks++;
             List<String> block = normalized(m.group(1));
             if (indexOf(code, block) < 0) {
-                fail("API.md's java block #" + blocks + " is not in ApiGuideTest or ApiGuideJdk22Test"
-                        + " (copy it there, or fix the guide):\n" + m.group(1));
+                fail(markdown + "'s java block #" + blocks + " is not in ApiGuideTest or ApiGuideJdk22Test"
+                        + " (copy it there, or fix the text):\n" + m.group(1));
             }
         }
-        assertTrue(blocks >= 4, "API.md lost its examples: " + blocks + " java blocks");
+        return blocks;
     }
 
     /** Lines without indentation and trailing blanks; empty lines dropped. */
