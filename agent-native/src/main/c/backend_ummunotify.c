@@ -206,6 +206,34 @@ static uint32_t un_capabilities(const struct ummu_backend *b)
 	return caps;
 }
 
+#define REGION_LIMIT_PARAM "/sys/module/ummunotify/parameters/max_regions_per_file"
+
+/*
+ * The module's current per-file limit, for the ENOSPC message (the person
+ * reading it wants the number to raise). -1 when sysfs does not say.
+ */
+static long region_limit(void)
+{
+	char buf[32];
+	ssize_t n;
+	char *end;
+	long v;
+	int fd;
+
+	fd = open(REGION_LIMIT_PARAM, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	v = strtol(buf, &end, 10);
+	if (end == buf || v < 0)
+		return -1;
+	return v;
+}
+
 static int un_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 		    uint64_t cookie, char *why, size_t len)
 {
@@ -230,9 +258,16 @@ static int un_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 			return ummu_why(why, len, -e,
 					"cookie %llu is already watched by this file",
 					(unsigned long long)cookie);
-		case ENOSPC:
+		case ENOSPC: {
+			long limit = region_limit();
+
+			if (limit >= 0)
+				return ummu_why(why, len, -e,
+						"per-file registration limit of %ld reached (module parameter max_regions_per_file)",
+						limit);
 			return ummu_why(why, len, -e,
 					"per-file registration limit reached (module parameter max_regions_per_file)");
+		}
 		case ENOMEM:
 			return ummu_why(why, len, -e,
 					"kernel out of memory (charged to this process's memory cgroup)");

@@ -5,9 +5,9 @@
  *
  * How: one userfaultfd per backend, with UFFD_FEATURE_WP_ASYNC and
  * EVENT_UNMAP | EVENT_REMOVE | EVENT_REMAP. Watched memory is registered in
- * write-protect mode only and no page is ever write-protected (we never issue
- * UFFDIO_WRITEPROTECT), so no access ever faults into userfaultfd and no thread
- * ever blocks on one. What remains are the non-cooperative events, which the
+ * write-protect mode only and no page is ever write-protected (the only
+ * UFFDIO_WRITEPROTECT we issue has an empty range: events_in_flight()), so no
+ * access ever faults into userfaultfd and no thread ever blocks on one. What remains are the non-cooperative events, which the
  * kernel sends for every registered VMA:
  *   UFFD_EVENT_UNMAP  munmap, MAP_FIXED over, mremap shrink, brk shrink
  *                     -> UMMU_CAUSE_UNMAP (UMMUNOTIFY_CAUSE_UNMAP)
@@ -43,15 +43,18 @@
  * When an UNMAP or REMAP hits a region, the kernel has dropped those pages'
  * registration; the reader retires the region (conservatively, whole) so
  * that a new mapping at the same address is registered afresh. Surviving
- * parts of a retired region stay registered in the kernel (harmless) and are
- * re-registered, without any split, by the next watch that needs them.
+ * parts of a retired region stay registered in the kernel; a watch that
+ * needs them re-registers them (a no-op in the kernel, no split), and once
+ * no watch overlaps them a watching thread unregisters what no live region
+ * covers (reap()). The same goes for the new address of a VMA that mremap
+ * moved: the kernel keeps our registration on it.
  *
  * Threads and locks (the kernel blocks an unmapping thread until its event
  * has been read from the userfaultfd, so everything below exists to make
  * sure the reader can always read):
- *   reader    a pthread created at open. It poll()s, read()s events into a
- *             buffer preallocated inside the backend, and only then takes
- *             `lock`. It never calls malloc/free/munmap/madvise, never
+ *   reader    a pthread created at open. It poll()s, bumps the counter,
+ *             read()s events into a buffer preallocated inside the backend,
+ *             and only then takes `lock`. It never calls malloc/free/munmap/madvise, never
  *             touches watched memory through a faulting access that could
  *             wait (nothing is ever write-protected), never calls the JVM.
  *   lock      protects the watch trees, the event queue and the region tree.
@@ -75,27 +78,35 @@
  *   So it blocks only for a bounded time; we still keep `lock` out of it so
  *   the reader is never delayed by it.
  *
- * Ordering of the counter against munmap() returning: NOT the module's
- * guarantee. The kernel (fs/userfaultfd.c, userfaultfd_ctx_read() ->
- * userfaultfd_event_complete()) releases the unmapping thread when the event
- * is dequeued inside our read(2), i.e. before read(2) has even returned to
- * the reader, let alone before the reader queued a record and bumped the
- * counter. A thread that checks the counter right after munmap() returns can
- * therefore still see the old value for a short while. What we guarantee
- * instead: the word at offset 8 of the counter page (UFFD_SEQ_OFFSET) is a
- * reader batch sequence, odd from before the reader calls read(2) until after
- * it has queued the records and bumped the counter for that batch. Since
- * the kernel releases the unmapper only after that odd store (through its
- * wait-queue lock), a thread whose munmap() of a watched range has returned
- * and then loads the sequence (acquire) sees either an odd value (batch in
- * flight: wait, or take the slow path) or the even value stored after the
- * bump, in which case the counter has moved. ops->read waits for an odd
- * sequence to turn even before draining, so a drain issued after munmap()
- * returned always reports the event, and ops->watch waits the same way,
- * so that the stale event of a range unmapped before watch() was called is
- * never attributed to a new watch on a reused address. A fast path that
- * reads only offset 0 may miss the event for the duration of one reader
- * batch (microseconds; uffd_stress measures how often).
+ * Ordering of the counter against munmap() returning: the module's
+ * guarantee, kept. The kernel (fs/userfaultfd.c, userfaultfd_ctx_read() ->
+ * userfaultfd_event_complete()) lets the unmapping thread go when its event
+ * is dequeued inside our read(2), before we know what the event is. So the
+ * reader bumps the counter (release) *before* read(2), speculatively, and
+ * reads one event per read(2), only after poll() has shown it queued: the
+ * kernel hands out the oldest event, so the one read was queued before the
+ * bump, hence after its thread entered munmap(), and that thread, once
+ * munmap() has returned, loads the counter (acquire) and sees it moved (the
+ * kernel's wait-queue lock orders our store before its wake-up). A read of
+ * several events at once would break this: one queued after the bump could
+ * come with them. The record is queued a moment later; a drain cannot miss
+ * it, because the word at offset 8 of the counter page (UFFD_SEQ_OFFSET) is
+ * odd from before the bump until the record is queued, and ops->read waits
+ * for it to be even before it looks. So the counter moves once per event
+ * the reader reads. The price: an event that hits no watch (an unmap or
+ * madvise in the unwatched part of a registered VMA, the UNMAP that follows
+ * an mremap's REMAP) still moved it: a false positive, which costs the
+ * caller one drain that finds nothing. Unmaps of memory we never registered
+ * send no event and leave the counter alone. uffd_stress checks, for every
+ * unmap of a watched range, that the counter had moved when munmap returned.
+ *
+ * The region tree can lag the kernel: munmap() removes the VMA and drops
+ * mmap_lock before it queues its event, so a new mapping at the same address
+ * can be watched while the old region still claims it. watch() therefore
+ * first waits until no event of ours is in flight (settle(), using the
+ * kernel's mmap_changing count, which self_test() checks at open), and a
+ * new region is published before it is checked against the VMA, so that an
+ * unmap racing with its registration either retires it or shows.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -105,6 +116,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -174,8 +186,13 @@ struct uffd_procmap_query {
 		       UFFD_FEATURE_WP_UNPOPULATED)
 
 
-#define UFFD_MSG_BATCH 64
 #define UFFD_REG_ATTEMPTS 8
+#define UFFD_READER_STACK (256 * 1024)
+#define UFFD_ORPHANS 256
+#define UFFD_REAP_BUDGET 16
+/* settle(): yields, then 50 us naps, before it gives up (100 ms or more). */
+#define UFFD_SETTLE_YIELDS 64
+#define UFFD_SETTLE_NAPS 2000
 
 struct uffd_watch {
 	struct uffd_node range;	/* key = start, key2 = cookie, end = end */
@@ -199,6 +216,7 @@ struct ummu_backend {
 	int evfd;		/* pollfd: readable while records are pending */
 	int stopfd;		/* wakes the reader at close */
 	int mapsfd;		/* /proc/self/maps, for VMA lookups */
+	bool changing_probe;	/* settle() can see events in flight */
 	bool procmap_query;	/* PROCMAP_QUERY works on mapsfd */
 	uint64_t features;
 	long page;
@@ -207,6 +225,8 @@ struct ummu_backend {
 	uint32_t seq_waiters;
 	pthread_t reader;
 	bool reader_started;
+	char *stack;		/* the reader's, between two guard pages */
+	size_t stack_len;	/* with the guards */
 
 	pthread_mutex_t reg_lock;
 	pthread_mutex_t lock;
@@ -214,16 +234,30 @@ struct ummu_backend {
 	struct uffd_node *watches;	/* by range */
 	struct uffd_node *cookies;	/* by cookie */
 	struct uffd_node *regions;	/* live registered regions, disjoint */
-	struct uffd_region *retired;	/* retired by the reader, to free */
+	struct uffd_region *retired;	/* retired by the reader, to reap */
+	/* Where mremap moved registered VMAs to: registered, untracked. */
+	struct {
+		uint64_t s, e;
+	} orphans[UFFD_ORPHANS];
+	unsigned int norphans;
+	/* under reg_lock: retired regions whose pages may still be registered */
+	struct uffd_region *limbo, *limbo_tail;
 	struct uffd_watch *qhead, *qtail;
 	bool need_last;		/* an INVAL was read since the last LAST */
 	bool signalled;		/* evfd holds a count */
 	uint32_t rng;
+	uint64_t batches;	/* events read (counter bumps) */
+	uint64_t idle_batches;	/* ... of which hit no watch */
+	uint64_t settle_waits;	/* settle() saw events in flight (atomic) */
+	uint64_t settle_giveups;	/* settle() stopped waiting (atomic) */
+	/* uffd_backend_gate(): holds the reader before read(2), for tests */
+	pthread_mutex_t gate;
+	bool gate_closed;
 
 	/* reader only: */
 	uint64_t nevents;	/* events handled so far */
 	uint64_t remap_s, remap_e;	/* the REMAP that was the last event */
-	struct uffd_msg msgs[UFFD_MSG_BATCH];
+	struct uffd_msg msg;
 };
 
 static const char *errname(int e)
@@ -292,7 +326,11 @@ static int uffd_create(char *why, size_t len)
 		    errname(dev_err), strerror(dev_err));
 	else if (sys_err == EPERM)
 		say(why, len,
-		    "userfaultfd(2): EPERM, refused (seccomp filter, container policy or vm.unprivileged_userfaultfd); /dev/userfaultfd: %s (%s)",
+		    "userfaultfd(2): EPERM, refused by a seccomp filter or security module (container runtimes' default profiles do this; UFFD_USER_MODE_ONLY needs no privilege); /dev/userfaultfd: %s (%s)",
+		    errname(dev_err), strerror(dev_err));
+	else if (sys_err == EACCES)
+		say(why, len,
+		    "userfaultfd(2): EACCES, refused by a security module (SELinux/AppArmor policy on anonymous inodes); /dev/userfaultfd: %s (%s)",
 		    errname(dev_err), strerror(dev_err));
 	else if (sys_err == EINVAL)
 		say(why, len,
@@ -384,25 +422,35 @@ static int uffd_open_fd(uint64_t *features, char *why, size_t len)
 	return fd;
 }
 
+static int uffd_open(struct ummu_backend **out, char *why, size_t len);
+static void uffd_close(struct ummu_backend *b);
+
+/*
+ * A full open (feature probe, self test, reader thread) and close: what
+ * makes open fail is exactly what makes the backend unavailable.
+ */
 static int uffd_probe(char *why, size_t len)
 {
-	uint64_t features;
-	int fd = uffd_open_fd(&features, why, len);
+	struct ummu_backend *b;
+	int ret = uffd_open(&b, why, len);
 
-	if (fd < 0)
-		return fd;
-	close(fd);
+	if (ret)
+		return ret;
+	uffd_close(b);
 	return 0;
 }
 
 /* ---- VMA lookup ---- */
 
+#define UFFD_PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+
 /*
- * [*vs, *ve) := the VMA containing addr. -ENOENT when addr is not mapped.
- * Called under reg_lock only (may allocate).
+ * [*vs, *ve) := the VMA containing addr, or with next, the first VMA that
+ * ends above addr. -ENOENT when there is none. Called under reg_lock only
+ * (may allocate).
  */
-static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
-		  uint64_t *ve)
+static int vma_find(struct ummu_backend *b, uint64_t addr, bool next,
+		    uint64_t *vs, uint64_t *ve)
 {
 	char *buf;
 	size_t cap = 1 << 16, have = 0, i;
@@ -415,6 +463,7 @@ static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
 		memset(&q, 0, sizeof(q));
 		q.size = sizeof(q);
 		q.query_addr = addr;
+		q.query_flags = next ? UFFD_PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0;
 		if (ioctl(b->mapsfd, UFFD_PROCMAP_QUERY, &q) == 0) {
 			*vs = q.vma_start;
 			*ve = q.vma_end;
@@ -449,7 +498,7 @@ static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
 			if (!nl)
 				break;
 			if (sscanf(buf + i, "%llx-%llx", &s, &e) == 2 &&
-			    s <= addr && addr < e) {
+			    (next || s <= addr) && addr < e) {
 				*vs = s;
 				*ve = e;
 				ret = 0;
@@ -464,6 +513,213 @@ static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
 	}
 out:
 	free(buf);
+	return ret;
+}
+
+/* The VMA containing addr; -ENOENT when addr is not mapped. */
+static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
+		  uint64_t *ve)
+{
+	return vma_find(b, addr, false, vs, ve);
+}
+
+/*
+ * Under reg_lock: unregisters [s, e) one VMA at a time. UFFDIO_UNREGISTER
+ * refuses a whole range (EINVAL, nothing done) when any VMA in it is of a
+ * kind userfaultfd cannot handle, such as a file mapping that now sits where
+ * our memory was; per VMA, only that piece fails. Unregistering a VMA that
+ * is not registered is a no-op.
+ */
+static void unregister_range(struct ummu_backend *b, uint64_t s, uint64_t e)
+{
+	struct uffdio_range range;
+	uint64_t cur = s, vs, ve;
+
+	while (cur < e && vma_find(b, cur, true, &vs, &ve) == 0 && vs < e) {
+		range.start = vs > cur ? vs : cur;
+		range.len = (ve < e ? ve : e) - range.start;
+		ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
+		cur = ve;
+	}
+}
+
+/*
+ * Is an UNMAP/REMAP/REMOVE of ours in flight, i.e. prepared by the kernel
+ * and not yet read, or read but its thread not yet resumed? 1 yes, 0 no,
+ * -1 the probe cannot tell.
+ *
+ * The kernel counts such events in ctx->mmap_changing from their
+ * preparation (munmap: under mmap_lock, before the VMA goes) until the
+ * waiting thread resumes after our read, and UFFDIO_WRITEPROTECT checks that
+ * count before it even copies its argument in: EAGAIN while events are in
+ * flight. After that an empty range fails validation with EINVAL, so the
+ * probe touches nothing. self_test() proves at open that the kernel behaves
+ * like that before settle() relies on it.
+ */
+static int events_in_flight(struct ummu_backend *b)
+{
+	struct uffdio_writeprotect wp;
+
+	memset(&wp, 0, sizeof(wp));
+	if (ioctl(b->uffd, UFFDIO_WRITEPROTECT, &wp) == 0)
+		return -1;
+	return errno == EAGAIN ? 1 : errno == EINVAL ? 0 : -1;
+}
+
+static void wait_reader_batch(struct ummu_backend *b);
+
+/*
+ * Returns once every event the kernel prepared before this call has been
+ * processed by the reader, so that the region tree is current.
+ *
+ * Why: munmap() removes the VMA, drops mmap_lock and only then queues its
+ * event. Until the reader has processed it, a region still claims pages
+ * that are gone, and a new mapping at the same address (not registered)
+ * looks covered: a watch trusted to it would never see its unmap, and the
+ * late event would report a live buffer as unmapped.
+ *
+ * Every event that was in flight when we saw it and is no longer has been
+ * read in a reader batch whose sequence was already odd; waiting for an
+ * even sequence afterwards covers its processing. Bounded: a thread that
+ * is stopped (by a debugger, SIGSTOP) right after its event was read keeps
+ * the count up, and so can a storm of unmaps; after 100 ms or more we
+ * proceed as without the probe (counted in settle_giveups). Not while the
+ * test gate holds the reader: tests that close it want the wait.
+ */
+static void settle(struct ummu_backend *b)
+{
+	struct timespec nap = { 0, 50 * 1000 };
+	unsigned int i;
+
+	for (i = 0; b->changing_probe && events_in_flight(b) == 1; i++) {
+		if (!i)
+			__atomic_add_fetch(&b->settle_waits, 1,
+					   __ATOMIC_RELAXED);
+		if (i >= UFFD_SETTLE_YIELDS + UFFD_SETTLE_NAPS &&
+		    !__atomic_load_n(&b->gate_closed, __ATOMIC_ACQUIRE)) {
+			__atomic_add_fetch(&b->settle_giveups, 1,
+					   __ATOMIC_RELAXED);
+			break;
+		}
+		wait_reader_batch(b);
+		if (i < UFFD_SETTLE_YIELDS)
+			sched_yield();
+		else
+			nanosleep(&nap, NULL);
+	}
+	wait_reader_batch(b);
+}
+
+struct self_test_arg {
+	void *page;
+	size_t len;
+	int done;		/* eventfd */
+};
+
+static void *self_test_unmapper(void *arg)
+{
+	struct self_test_arg *a = arg;
+	uint64_t one = 1;
+
+	munmap(a->page, a->len);
+	if (write(a->done, &one, sizeof(one)) < 0)
+		abort();	/* an eventfd write of 1 cannot fail */
+	return NULL;
+}
+
+/*
+ * Runs at open, before the reader exists (so we read the descriptor here):
+ * a helper thread munmaps a registered scratch page. The kernel must send
+ * UNMAP for exactly that page and keep the helper waiting until we read it;
+ * meanwhile events_in_flight() must say 1, and once the helper is back, 0.
+ * No UNMAP at all makes the backend useless: an error. A probe that does not
+ * see the event only costs the stale-region protection (changing_probe off,
+ * reported in uffd_backend_stats).
+ */
+static int self_test(struct ummu_backend *b, char *why, size_t len)
+{
+	struct self_test_arg a = { .len = (size_t)b->page, .done = -1 };
+	struct pollfd p[2];
+	struct uffdio_register reg;
+	struct uffd_msg msg;
+	sigset_t all, old;
+	pthread_t t;
+	bool saw_event = false, in_flight = false, idle_before, idle_after;
+	int e, ret = 0;
+	ssize_t n;
+
+	a.page = mmap(NULL, a.len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (a.page == MAP_FAILED)
+		return -errno;
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uint64_t)(uintptr_t)a.page;
+	reg.range.len = a.len;
+	reg.mode = UFFDIO_REGISTER_MODE_WP;
+	if (ioctl(b->uffd, UFFDIO_REGISTER, &reg) < 0) {
+		e = errno;
+		munmap(a.page, a.len);
+		say(why, len, "UFFDIO_REGISTER(write-protect mode) of an anonymous page: %s (%s)",
+		    errname(e), strerror(e));
+		return -e;
+	}
+	idle_before = events_in_flight(b) == 0;
+	a.done = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a.done < 0) {
+		e = errno;
+		munmap(a.page, a.len);	/* no reader yet: not registered */
+		say(why, len, "eventfd: %s", strerror(e));
+		return -e;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&t, NULL, self_test_unmapper, &a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e) {
+		ioctl(b->uffd, UFFDIO_UNREGISTER, &reg.range);
+		munmap(a.page, a.len);
+		close(a.done);
+		say(why, len, "pthread_create(self test): %s", strerror(e));
+		return -e;
+	}
+	/*
+	 * Read whatever comes until the helper's munmap has returned (with or
+	 * without an event), so the join below cannot hang.
+	 */
+	p[0].fd = b->uffd;
+	p[0].events = POLLIN;
+	p[1].fd = a.done;
+	p[1].events = POLLIN;
+	for (;;) {
+		if (poll(p, 2, -1) < 0)
+			continue;	/* EINTR */
+		if (p[0].revents & POLLIN) {
+			if (!saw_event)
+				in_flight = events_in_flight(b) == 1;
+			n = read(b->uffd, &msg, sizeof(msg));
+			if (n == (ssize_t)sizeof(msg) &&
+			    msg.event == UFFD_EVENT_UNMAP &&
+			    msg.arg.remove.start == reg.range.start &&
+			    msg.arg.remove.end == reg.range.start + a.len)
+				saw_event = true;
+		}
+		if (p[1].revents & POLLIN)
+			break;
+	}
+	pthread_join(t, NULL);
+	idle_after = events_in_flight(b) == 0;
+	close(a.done);
+	if (!saw_event) {
+		struct utsname u;
+
+		if (uname(&u) < 0)
+			strcpy(u.release, "?");
+		say(why, len,
+		    "self test: munmap of a page registered with userfaultfd (write-protect mode) sent no UFFD_EVENT_UNMAP on kernel %s",
+		    u.release);
+		ret = -EOPNOTSUPP;
+	}
+	b->changing_probe = saw_event && idle_before && in_flight && idle_after;
 	return ret;
 }
 
@@ -590,7 +846,25 @@ static void retire_regions(struct ummu_backend *b, uint64_t s, uint64_t e)
 	}
 }
 
-static void handle_msg(struct ummu_backend *b, const struct uffd_msg *m)
+/*
+ * A range the kernel unmapped is no longer a registered orphan (and a later
+ * mapping there is not ours to unregister).
+ */
+static void forget_orphans(struct ummu_backend *b, uint64_t s, uint64_t e)
+{
+	unsigned int i = 0;
+
+	while (i < b->norphans) {
+		if (b->orphans[i].s >= s && b->orphans[i].e <= e)
+			b->orphans[i] = b->orphans[--b->norphans];
+		else
+			i++;
+	}
+}
+
+/* Under lock. Returns 1 when the event hit at least one watch. */
+static unsigned int handle_msg(struct ummu_backend *b,
+			       const struct uffd_msg *m)
 {
 	struct hit_ctx h = { .b = b };
 	bool unmapped = false;
@@ -616,7 +890,7 @@ static void handle_msg(struct ummu_backend *b, const struct uffd_msg *m)
 		break;
 	default:
 		/* No page faults (nothing is write-protected), no forks. */
-		return;
+		return 0;
 	}
 	/*
 	 * mremap() moving a range sends REMAP(old range) and then, once that
@@ -633,15 +907,29 @@ static void handle_msg(struct ummu_backend *b, const struct uffd_msg *m)
 	b->remap_s = h.remap ? h.s : 0;
 	b->remap_e = h.remap ? h.e : 0;
 	if (h.s >= h.e)
-		return;
+		return 0;
 	uffd_tree_overlaps(b->watches, h.s, h.e, hit_watch, &h);
-	if (unmapped)
+	if (unmapped) {
 		retire_regions(b, h.s, h.e);
-	if (h.hits) {
-		/* Records first, then the bump: Java's acquire load pairs. */
-		__atomic_store_n(b->counter, *b->counter + 1, __ATOMIC_RELEASE);
-		signal_pollfd(b);
+		if (b->norphans)
+			forget_orphans(b, h.s, h.e);
 	}
+	/*
+	 * The moved VMA keeps our registration at its new address; note it
+	 * so a watching thread can unregister it if nothing is watched there
+	 * (no allocation here: a fixed array, and when it is full the range
+	 * just stays registered until it is unmapped or the backend closes).
+	 */
+	if (h.remap && b->norphans < UFFD_ORPHANS) {
+		b->orphans[b->norphans].s = m->arg.remap.to;
+		b->orphans[b->norphans].e = m->arg.remap.to + m->arg.remap.len;
+		b->norphans++;
+	}
+	if (!h.hits)
+		return 0;
+	/* The records are queued; the reader publishes the counter. */
+	signal_pollfd(b);
+	return 1;
 }
 
 static void *reader_main(void *arg)
@@ -651,47 +939,71 @@ static void *reader_main(void *arg)
 		{ .fd = b->uffd, .events = POLLIN },
 		{ .fd = b->stopfd, .events = POLLIN },
 	};
+	struct timespec nap = { 0, 1000 * 1000 };
 	ssize_t n;
-	size_t i;
 
 	for (;;) {
 		if (poll(p, 2, -1) < 0)
 			continue;	/* EINTR; nothing else can fail here */
 		if (p[1].revents)
 			break;
-		if (!(p[0].revents & (POLLIN | POLLERR | POLLHUP)))
+		if (!(p[0].revents & POLLIN)) {
+			/* Not expected (POLLERR/POLLHUP before close): no spin. */
+			if (p[0].revents)
+				nanosleep(&nap, NULL);
 			continue;
-		/*
-		 * Odd before read(2): the kernel releases the unmapping thread
-		 * inside read(2), so this store is ordered before its return.
-		 */
-		__atomic_add_fetch(b->seq, 1, __ATOMIC_SEQ_CST);
-		n = read(b->uffd, b->msgs, sizeof(b->msgs));
-		if (n > 0) {
-			pthread_mutex_lock(&b->lock);
-			for (i = 0; i < (size_t)n / sizeof(b->msgs[0]); i++)
-				handle_msg(b, &b->msgs[i]);
-			pthread_mutex_unlock(&b->lock);
 		}
-		__atomic_add_fetch(b->seq, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
-			syscall(SYS_futex, b->seq, FUTEX_WAKE_PRIVATE, INT_MAX,
-				NULL, NULL, 0);
+		/*
+		 * One event per read(2), and only after poll() has shown one
+		 * queued: the kernel hands out the oldest first, so the event
+		 * read was queued before the counter was bumped, hence after
+		 * its unmapping thread last looked at the counter; the kernel
+		 * lets that thread go inside read(2), so once its munmap() has
+		 * returned it sees the bump. (A read of several events could
+		 * take one queued after the bump.) The sequence is odd from
+		 * before the bump until the record is queued. See the ordering
+		 * note at the top.
+		 */
+		do {
+			if (__atomic_load_n(&b->gate_closed, __ATOMIC_ACQUIRE)) {
+				pthread_mutex_lock(&b->gate);	/* tests only */
+				pthread_mutex_unlock(&b->gate);
+			}
+			__atomic_add_fetch(b->seq, 1, __ATOMIC_SEQ_CST);
+			__atomic_store_n(b->counter, *b->counter + 1,
+					 __ATOMIC_RELEASE);
+			n = read(b->uffd, &b->msg, sizeof(b->msg));
+			pthread_mutex_lock(&b->lock);
+			b->batches++;
+			if (n != (ssize_t)sizeof(b->msg) || !handle_msg(b, &b->msg))
+				b->idle_batches++;
+			pthread_mutex_unlock(&b->lock);
+			__atomic_add_fetch(b->seq, 1, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
+				syscall(SYS_futex, b->seq, FUTEX_WAKE_PRIVATE,
+					INT_MAX, NULL, NULL, 0);
+		} while (n == (ssize_t)sizeof(b->msg) && poll(p, 1, 0) == 1 &&
+			 (p[0].revents & POLLIN));
 	}
 	return NULL;
 }
 
-/* Wait until no reader batch is in flight (see the ordering note). */
+/*
+ * Waits until the reader's event in flight, if any, has been processed (see
+ * the ordering note). The sequence only grows, so any change from an odd
+ * value means that event is done; waiting for an even value instead could
+ * starve under a stream of events.
+ */
 static void wait_reader_batch(struct ummu_backend *b)
 {
 	uint32_t s = __atomic_load_n(b->seq, __ATOMIC_ACQUIRE);
 
-	while (s & 1) {
-		__atomic_add_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
+	if (!(s & 1))
+		return;
+	__atomic_add_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(b->seq, __ATOMIC_SEQ_CST) == s)
 		syscall(SYS_futex, b->seq, FUTEX_WAIT_PRIVATE, s, NULL, NULL, 0);
-		__atomic_sub_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
-		s = __atomic_load_n(b->seq, __ATOMIC_ACQUIRE);
-	}
+	__atomic_sub_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
 }
 
 /* ---- open / close ---- */
@@ -718,6 +1030,8 @@ static void free_regions(struct uffd_region *r)
 	}
 }
 
+static void release_all(struct ummu_backend *b);
+
 static void uffd_close(struct ummu_backend *b)
 {
 	uint64_t one = 1;
@@ -725,6 +1039,7 @@ static void uffd_close(struct ummu_backend *b)
 	if (!b)
 		return;
 	if (b->reader_started) {
+		release_all(b);
 		while (write(b->stopfd, &one, sizeof(one)) < 0 && errno == EINTR)
 			;
 		pthread_join(b->reader, NULL);
@@ -745,10 +1060,14 @@ static void uffd_close(struct ummu_backend *b)
 	uffd_tree_destroy(b->cookies, free_watch_node, NULL);
 	uffd_tree_destroy(b->regions, free_region_node, NULL);
 	free_regions(b->retired);
+	free_regions(b->limbo);
 	pthread_mutex_destroy(&b->lock);
 	pthread_mutex_destroy(&b->reg_lock);
+	pthread_mutex_destroy(&b->gate);
 	if (b->counter)
 		munmap((void *)b->counter, (size_t)b->page);
+	if (b->stack)
+		munmap(b->stack, b->stack_len);
 	munmap(b, sizeof(*b));
 }
 
@@ -760,7 +1079,7 @@ static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 	sigset_t all, old;
 	void *page;
 	int ret, fd;
-	uint64_t features;
+	uint64_t features = 0;
 
 	*out = NULL;
 	fd = uffd_open_fd(&features, why, len);
@@ -789,6 +1108,7 @@ static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 	b->rng = 0x9e3779b9u ^ (uint32_t)(uintptr_t)b;
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->reg_lock, NULL);
+	pthread_mutex_init(&b->gate, NULL);
 
 	page = mmap(NULL, (size_t)b->page, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -821,15 +1141,36 @@ static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 	b->procmap_query = ioctl(b->mapsfd, UFFD_PROCMAP_QUERY, &q) == 0 &&
 			   q.vma_start <= q.query_addr &&
 			   q.query_addr < q.vma_end;
+	ret = self_test(b, why, len);
+	if (ret)
+		goto fail;
 
 	/*
 	 * The reader takes no signals: a JVM's signal handlers (or a
 	 * profiler's) must never run on it.
 	 */
+	/*
+	 * Its own stack, between PROT_NONE guard pages, so that it can never
+	 * merge into a neighbouring mapping that a watch registers (glibc
+	 * also leaves a stack it did not allocate alone when the thread exits).
+	 */
+	b->stack_len = UFFD_READER_STACK + 2 * (size_t)b->page;
+	b->stack = mmap(NULL, b->stack_len, PROT_NONE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (b->stack == MAP_FAILED ||
+	    mprotect(b->stack + b->page, UFFD_READER_STACK,
+		     PROT_READ | PROT_WRITE)) {
+		ret = -errno;
+		if (b->stack == MAP_FAILED)
+			b->stack = NULL;
+		say(why, len, "mmap/mprotect(%zu) for the reader's stack: %s",
+		    b->stack_len, strerror(-ret));
+		goto fail;
+	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_attr_setstack(&attr, b->stack + b->page, UFFD_READER_STACK);
 	ret = -pthread_create(&b->reader, &attr, reader_main, b);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -926,17 +1267,13 @@ static void drop_regions(struct ummu_backend *b, struct uffd_region *r)
 {
 	while (r) {
 		struct uffd_region *next = r->next;
-		struct uffdio_range range = {
-			.start = r->node.key,
-			.len = r->node.end - r->node.key,
-		};
 
 		/*
-		 * Errors are expected and harmless: the range may have been
-		 * unmapped since (the reader saw no event because the region
-		 * was no longer in the tree, and the pages are gone anyway).
+		 * The range may have been unmapped since (the reader saw no
+		 * event because the region was no longer in the tree, and the
+		 * pages are gone anyway): nothing to do there.
 		 */
-		ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
+		unregister_range(b, r->node.key, r->node.end);
 		free(r);
 		r = next;
 	}
@@ -967,12 +1304,147 @@ static void collect_unused(struct ummu_backend *b, uint64_t ps, uint64_t pe,
 	}
 }
 
-static struct uffd_region *take_retired(struct ummu_backend *b)
+/*
+ * Under reg_lock, lock not held. Unregisters what the kernel may still hold
+ * registered for us but no live region tracks: the surviving parts of
+ * regions the reader retired (a munmap or mremap took only part of them)
+ * and the new homes of VMAs mremap moved. A range is left alone while any
+ * watch overlaps it (those watches need it); it is unregistered piecewise
+ * around live regions, which carry their own watches. Bounded work per
+ * call, so one unwatch never pays for a long backlog.
+ */
+static void unregister_untracked(struct ummu_backend *b, uint64_t s,
+				 uint64_t e)
 {
-	struct uffd_region *r = b->retired;
+	uint64_t cur = s, gs, lo, hi, ge;
 
+	while (cur < e) {
+		pthread_mutex_lock(&b->lock);
+		if (!first_gap(b, cur, e, &gs, &lo, &hi)) {
+			pthread_mutex_unlock(&b->lock);
+			return;
+		}
+		pthread_mutex_unlock(&b->lock);
+		ge = hi < e ? hi : e;
+		unregister_range(b, gs, ge);
+		cur = ge;
+	}
+}
+
+static void limbo_append(struct ummu_backend *b, struct uffd_region *r)
+{
+	r->next = NULL;
+	if (b->limbo_tail)
+		b->limbo_tail->next = r;
+	else
+		b->limbo = r;
+	b->limbo_tail = r;
+}
+
+/*
+ * Under reg_lock, lock not held: moves what the reader retired and the
+ * orphans it noted onto the limbo list, then unregisters up to budget limbo
+ * entries (0: one pass over all of them) that no watch overlaps any more. A
+ * watch may rely on a surviving part of a retired region (the kernel still
+ * sends its events), so an entry that any watch overlaps waits at the back
+ * of the list.
+ */
+static void limbo_collect(struct ummu_backend *b)
+{
+	struct uffd_region *r, *next;
+
+	pthread_mutex_lock(&b->lock);
+	r = b->retired;
 	b->retired = NULL;
-	return r;
+	pthread_mutex_unlock(&b->lock);
+	for (; r; r = next) {
+		next = r->next;
+		limbo_append(b, r);
+	}
+	for (;;) {
+		struct uffd_region *o = calloc(1, sizeof(*o));
+
+		if (!o)
+			break;	/* they stay noted; next time */
+		pthread_mutex_lock(&b->lock);
+		if (b->norphans) {
+			b->norphans--;
+			o->node.key = b->orphans[b->norphans].s;
+			o->node.end = b->orphans[b->norphans].e;
+		}
+		pthread_mutex_unlock(&b->lock);
+		if (!o->node.end) {
+			free(o);
+			break;
+		}
+		limbo_append(b, o);
+	}
+}
+
+static void reap(struct ummu_backend *b, unsigned int budget)
+{
+	struct uffd_region *r;
+	bool busy;
+
+	limbo_collect(b);
+	if (!budget)
+		for (r = b->limbo; r; r = r->next)
+			budget++;
+	/* Round robin: a region still in use goes to the back. */
+	for (; budget && (r = b->limbo); budget--) {
+		b->limbo = r->next;
+		if (!b->limbo)
+			b->limbo_tail = NULL;
+		pthread_mutex_lock(&b->lock);
+		busy = uffd_tree_any_overlap(b->watches, r->node.key,
+					     r->node.end);
+		pthread_mutex_unlock(&b->lock);
+		if (busy) {
+			limbo_append(b, r);
+			continue;
+		}
+		unregister_untracked(b, r->node.key, r->node.end);
+		free(r);
+	}
+}
+
+/*
+ * At close, before the reader goes: unregisters everything we know to be
+ * registered, watched or not. A thread that exits releases memory of its
+ * own (glibc madvise()s the unused part of its stack, ASan unmaps per-thread
+ * data); were any of it in a registered VMA, the kernel would make the
+ * exiting reader wait for an event that only it could read.
+ */
+static void release_all(struct ummu_backend *b)
+{
+	struct uffd_region *r, *list = NULL;
+
+	pthread_mutex_lock(&b->reg_lock);
+	pthread_mutex_lock(&b->lock);
+	while (b->regions) {
+		r = (struct uffd_region *)b->regions;
+		b->regions = uffd_tree_erase(b->regions, &r->node);
+		r->next = list;
+		list = r;
+	}
+	pthread_mutex_unlock(&b->lock);
+	drop_regions(b, list);
+	limbo_collect(b);
+	while ((r = b->limbo)) {
+		b->limbo = r->next;
+		unregister_range(b, r->node.key, r->node.end);
+		free(r);
+	}
+	b->limbo_tail = NULL;
+	pthread_mutex_unlock(&b->reg_lock);
+}
+
+static void remove_watch(struct ummu_backend *b, struct uffd_watch *w)
+{
+	b->cookies = uffd_tree_erase(b->cookies, &w->byck);
+	b->watches = uffd_tree_erase(b->watches, &w->range);
+	dequeue(b, w);
+	unsignal_pollfd(b);
 }
 
 static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
@@ -981,9 +1453,9 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 	uint64_t pmask = (uint64_t)b->page - 1;
 	uint64_t ps, pe, gs, lo, hi, vs, ve, vs2, ve2, rs, re;
 	struct uffd_watch *w;
-	struct uffd_region *r, *retired, *unused = NULL;
+	struct uffd_region *r, *unused = NULL;
 	struct uffdio_register reg;
-	bool made_regions = false;
+	bool made_regions = false, live, same;
 	int retries = 0, ret, e;
 
 	if (start >= end) {
@@ -999,12 +1471,8 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 	ps = start & ~pmask;
 	pe = (end + pmask) & ~pmask;
 
-	/*
-	 * An unmap that returned before this call may still be in the
-	 * reader's hands; if the address was reused, its stale event must not
-	 * land on the new watch (a live buffer reported as unmapped).
-	 */
-	wait_reader_batch(b);
+	/* Make the region tree current (and keep stale events off us). */
+	settle(b);
 
 	w = calloc(1, sizeof(*w));
 	if (!w) {
@@ -1030,9 +1498,7 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 	}
 	if (!first_gap(b, ps, pe, &gs, &lo, &hi)) {
 		insert_watch(b, w);
-		retired = take_retired(b);
 		pthread_mutex_unlock(&b->lock);
-		free_regions(retired);
 		return 0;
 	}
 	pthread_mutex_unlock(&b->lock);
@@ -1092,24 +1558,42 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 			break;
 		}
 		/*
-		 * If the VMA changed between the lookup and the registration,
-		 * part of [rs, re) may have been unmapped without an event (it
-		 * was not registered yet); do not record it, look again.
+		 * Published before it is checked: an UNMAP the kernel sends
+		 * from now on finds the region and retires it. One sent
+		 * before (after the registration) was processed by the time
+		 * settle() returns; and a change before the registration sent
+		 * nothing but shows in the VMA. Either way the region is
+		 * dropped and the lookup repeated.
 		 */
-		if (vma_at(b, rs, &vs2, &ve2) || vs2 > rs || ve2 < re) {
-			free(r);
-			if (++retries < UFFD_REG_ATTEMPTS)
-				continue;
-			ret = -EAGAIN;
-			break;
-		}
 		r->node.key = rs;
 		r->node.end = re;
 		pthread_mutex_lock(&b->lock);
 		r->node.prio = next_prio(b);
 		b->regions = uffd_tree_insert(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
-		made_regions = true;
+		settle(b);
+		same = vma_at(b, rs, &vs2, &ve2) == 0 && vs2 <= rs && ve2 >= re;
+		pthread_mutex_lock(&b->lock);
+		live = uffd_tree_find(b->regions, rs, 0) == &r->node;
+		if (live && !same)
+			b->regions = uffd_tree_erase(b->regions, &r->node);
+		pthread_mutex_unlock(&b->lock);
+		if (live && same) {
+			made_regions = true;
+			continue;
+		}
+		/*
+		 * What is left of it may still be registered: reap() decides.
+		 * (Not live: the reader retired it, it is on its way there.)
+		 */
+		if (live)
+			limbo_append(b, r);
+		if (++retries < UFFD_REG_ATTEMPTS)
+			continue;
+		ret = -EAGAIN;
+		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, the mapping kept changing while it was registered",
+		    start, end);
+		break;
 	}
 	if (ret && made_regions) {
 		/* Undo the registrations this failed watch made, if unused. */
@@ -1118,24 +1602,19 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 		pthread_mutex_unlock(&b->lock);
 		drop_regions(b, unused);
 	}
+	reap(b, UFFD_REAP_BUDGET);
 	pthread_mutex_unlock(&b->reg_lock);
-	if (ret == -EAGAIN)
-		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, the mapping kept changing while it was registered",
-		    start, end);
 	free(w);
-	pthread_mutex_lock(&b->lock);
-	retired = take_retired(b);
-	pthread_mutex_unlock(&b->lock);
-	free_regions(retired);
 	return ret;
 }
 
 static int uffd_unwatch(struct ummu_backend *b, uint64_t cookie)
 {
 	uint64_t pmask = (uint64_t)b->page - 1;
-	struct uffd_region *unused = NULL, *retired;
+	struct uffd_region *unused = NULL;
 	struct uffd_node *n;
 	struct uffd_watch *w;
+	bool last;
 
 	pthread_mutex_lock(&b->reg_lock);
 	pthread_mutex_lock(&b->lock);
@@ -1146,17 +1625,23 @@ static int uffd_unwatch(struct ummu_backend *b, uint64_t cookie)
 		return -EINVAL;
 	}
 	w = (struct uffd_watch *)((char *)n - offsetof(struct uffd_watch, byck));
-	b->cookies = uffd_tree_erase(b->cookies, &w->byck);
-	b->watches = uffd_tree_erase(b->watches, &w->range);
-	dequeue(b, w);
-	unsignal_pollfd(b);
-	collect_unused(b, w->start & ~pmask, (w->end + pmask) & ~pmask,
-		       &unused);
-	retired = take_retired(b);
+	remove_watch(b, w);
+	/*
+	 * The last watch gone: nothing may stay registered. A closed Java
+	 * notifier unwatches everything but keeps the descriptor until a
+	 * cleaner runs, and a leftover registration would meanwhile make
+	 * other userfaultfd users in the process fail with EBUSY.
+	 */
+	last = !b->cookies;
+	if (last)
+		collect_unused(b, 0, UINT64_MAX, &unused);
+	else
+		collect_unused(b, w->start & ~pmask,
+			       (w->end + pmask) & ~pmask, &unused);
 	pthread_mutex_unlock(&b->lock);
 	drop_regions(b, unused);
+	reap(b, last ? 0 : UFFD_REAP_BUDGET);
 	pthread_mutex_unlock(&b->reg_lock);
-	free_regions(retired);
 	free(w);
 	return 0;
 }
@@ -1166,7 +1651,6 @@ static int uffd_unwatch(struct ummu_backend *b, uint64_t cookie)
 static ssize_t uffd_read(struct ummu_backend *b, struct ummunotify_event *buf,
 			 size_t max)
 {
-	struct uffd_region *retired;
 	struct uffd_watch *w;
 	size_t n = 0;
 
@@ -1192,9 +1676,7 @@ static ssize_t uffd_read(struct ummu_backend *b, struct ummunotify_event *buf,
 		n++;
 	}
 	unsignal_pollfd(b);
-	retired = take_retired(b);
 	pthread_mutex_unlock(&b->lock);
-	free_regions(retired);
 	return (ssize_t)n;
 }
 
@@ -1217,6 +1699,7 @@ __attribute__((visibility("hidden")))
 void uffd_backend_stats(struct ummu_backend *b, struct uffd_stats *st)
 {
 	const struct uffd_watch *w;
+	const struct uffd_region *r;
 
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&b->lock);
@@ -1224,9 +1707,32 @@ void uffd_backend_stats(struct ummu_backend *b, struct uffd_stats *st)
 	st->regions = count_nodes(b->regions);
 	for (w = b->qhead; w; w = w->qnext)
 		st->queued++;
+	st->batches = b->batches;
+	st->idle_batches = b->idle_batches;
+	st->orphans = b->norphans;
 	pthread_mutex_unlock(&b->lock);
+	/* reg_lock: the limbo list is its. */
+	pthread_mutex_lock(&b->reg_lock);
+	for (r = b->limbo; r; r = r->next)
+		st->limbo++;
+	pthread_mutex_unlock(&b->reg_lock);
 	st->procmap_query = b->procmap_query;
+	st->changing_probe = b->changing_probe;
+	st->settle_waits = __atomic_load_n(&b->settle_waits, __ATOMIC_RELAXED);
+	st->settle_giveups = __atomic_load_n(&b->settle_giveups, __ATOMIC_RELAXED);
 	st->features = b->features;
+}
+
+__attribute__((visibility("hidden")))
+void uffd_backend_gate(struct ummu_backend *b, int closed)
+{
+	if (closed) {
+		pthread_mutex_lock(&b->gate);
+		__atomic_store_n(&b->gate_closed, true, __ATOMIC_RELEASE);
+	} else {
+		__atomic_store_n(&b->gate_closed, false, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&b->gate);
+	}
 }
 
 __attribute__((visibility("hidden")))

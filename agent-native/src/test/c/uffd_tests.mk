@@ -2,8 +2,8 @@
 # directly (no JVM, no libummu.so):
 #   make -f uffd_tests.mk check            # from agent-native/src/test/c
 #   make -C agent-native/src/test/c -f uffd_tests.mk check OBJDIR=...
-# uffd_backend_test: functional cases; uffd_stress: bounded (~10 s) stress
-# with a watchdog. Both print "1..0 # SKIP <reason>" where userfaultfd with
+# uffd_backend_test: functional cases; uffd_stress: bounded stress with a
+# watchdog, 3 s by default (UFFD_STRESS_SECONDS=n for longer runs). Both print "1..0 # SKIP <reason>" where userfaultfd with
 # WP_ASYNC is unavailable.
 
 UFFD_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../../..)
@@ -15,9 +15,14 @@ OBJDIR ?= $(UFFD_ROOT)/target/native-test
 UFFD_CC ?= cc
 UFFD_CPPFLAGS := -D_GNU_SOURCE -I$(UFFD_MAIN) -I$(UFFD_UAPI)
 UFFD_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread -fno-strict-aliasing
-UFFD_SRCS := $(UFFD_MAIN)/backend_userfaultfd.c $(UFFD_MAIN)/uffd_tree.c
+UFFD_SRCS := $(UFFD_MAIN)/backend_userfaultfd.c $(UFFD_MAIN)/uffd_tree.c \
+	$(UFFD_TEST)/uffd_wrap.c
+# uffd_wrap.c counts calls the reader thread must never make.
+UFFD_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free \
+	-Wl,--wrap=munmap,--wrap=madvise
 UFFD_HDRS := $(wildcard $(UFFD_MAIN)/uffd_*.h) $(UFFD_MAIN)/ummu_backend.h \
-	$(UFFD_TEST)/uffd_tap.h $(UFFD_UAPI)/linux/ummunotify.h
+	$(UFFD_TEST)/uffd_tap.h $(UFFD_TEST)/uffd_wrap.h \
+	$(UFFD_UAPI)/linux/ummunotify.h
 UFFD_BINS := $(OBJDIR)/uffd_backend_test $(OBJDIR)/uffd_stress
 
 .PHONY: uffd-build uffd-check
@@ -25,7 +30,7 @@ uffd-build: $(UFFD_BINS)
 
 $(OBJDIR)/uffd_%: $(UFFD_TEST)/uffd_%.c $(UFFD_SRCS) $(UFFD_HDRS)
 	@mkdir -p $(OBJDIR)
-	$(UFFD_CC) $(UFFD_CPPFLAGS) $(UFFD_CFLAGS) -o $@ $< $(UFFD_SRCS)
+	$(UFFD_CC) $(UFFD_CPPFLAGS) $(UFFD_CFLAGS) -o $@ $< $(UFFD_SRCS) $(UFFD_LDFLAGS)
 
 uffd-check: $(UFFD_BINS)
 	$(OBJDIR)/uffd_backend_test

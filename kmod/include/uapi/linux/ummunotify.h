@@ -65,7 +65,8 @@
 
 /* Causes, from the kernel's enum mmu_notifier_event (values are ours). */
 #define UMMUNOTIFY_CAUSE_UNMAP		0  /* munmap, mremap away, MAP_FIXED over */
-#define UMMUNOTIFY_CAUSE_CLEAR		1  /* PTEs cleared: MADV_DONTNEED, reclaim, KSM, migration... */
+/* PTEs cleared: MADV_DONTNEED, reclaim, KSM, migration... */
+#define UMMUNOTIFY_CAUSE_CLEAR		1
 #define UMMUNOTIFY_CAUSE_PROTECTION_VMA	2  /* mprotect() */
 #define UMMUNOTIFY_CAUSE_PROTECTION_PAGE 3 /* per-page write protection */
 #define UMMUNOTIFY_CAUSE_SOFT_DIRTY	4  /* soft-dirty tracking reset */

@@ -224,11 +224,15 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         try {
             h = Native.open(backend.ordinal());
         } catch (MemoryNotifierException e) {
-            String msg = e.getMessage();
-            if (msg == null || !msg.startsWith(op)) {
-                throw new MemoryNotifierException(op + ": " + msg, e.errno(), e);
+            // The native message is "open(<native name>): <reason>"; say it
+            // the way every other error is said: operation, errno, reason.
+            String reason = String.valueOf(e.getMessage());
+            String nativeOp = "open(" + backend.configName() + "): ";
+            if (reason.startsWith(nativeOp)) {
+                reason = reason.substring(nativeOp.length());
             }
-            throw e;
+            String errno = e.errno() > 0 ? NativeStatus.errnoText(e.errno()) + ": " : "";
+            throw new MemoryNotifierException(op + ": " + errno + reason, e.errno(), e);
         }
         try {
             int caps = Native.capabilities(h);
@@ -236,7 +240,10 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             if (page == null || !page.isDirect() || page.capacity() < Long.BYTES) {
                 throw new MemoryNotifierException(op + ": the backend returned no usable counter page", 0);
             }
-            return new Opened(backend, h, caps, page, BackendOps.NATIVE);
+            // The page is mapped PROT_READ: a stray write through a writable
+            // view would kill the JVM with SIGSEGV; through a read-only view
+            // it is a ReadOnlyBufferException. Acquire loads work on either.
+            return new Opened(backend, h, caps, page.asReadOnlyBuffer(), BackendOps.NATIVE);
         } catch (RuntimeException | Error e) {
             Native.close(h);
             throw e;
@@ -355,12 +362,20 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
 
     void closeWatch(Watch w) {
         boolean first = w.markClosed();
-        if (first && watches.remove(w.cookie(), w) && tryEnter()) {
+        // Removed from the map only by whoever unregisters it in the backend:
+        // if close() of the notifier has begun (tryEnter fails), the watch
+        // stays in the map and close() unregisters it. Removing it first
+        // would leave the backend watching it until the cleaner runs, and a
+        // userfaultfd registration blocks every other notifier of the
+        // process from that mapping (EBUSY) until then.
+        if (first && tryEnter()) {
             try {
-                int rc = ops.unwatch(handle, w.cookie());
-                if (rc != 0) {
-                    throw nativeError(String.format("unwatch(0x%x, %d) of cookie %d",
-                            w.address(), w.length(), w.cookie()), rc, null);
+                if (watches.remove(w.cookie(), w)) {
+                    int rc = ops.unwatch(handle, w.cookie());
+                    if (rc != 0) {
+                        throw nativeError(String.format("unwatch(0x%x, %d) of cookie %d",
+                                w.address(), w.length(), w.cookie()), rc, null);
+                    }
                 }
             } finally {
                 exit();
@@ -407,12 +422,23 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * handed out (a {@link #drain()} then returns nothing new); a false
      * answer is never wrong. Thread-safe.
      *
+     * <p>"Never wrong" includes a change whose system call has already
+     * returned: after {@code munmap()} of a watched range returned in a
+     * thread that happens-before this call, the answer is true: the module
+     * bumps the counter inside the invalidation, and the userfaultfd
+     * backend's reader bumps it before the {@code read(2)} that lets the
+     * unmapping thread go (see backend_userfaultfd.c).
+     *
      * @param generation a value from {@link #generationAcquire()} or {@link Drain#generation()}
      * @return true if the counter moved
      * @throws IllegalStateException if this notifier is closed
      */
     public final boolean changedSince(long generation) {
-        return generationAcquire() != generation;
+        ByteBuffer p = page;
+        if (p == null) {
+            throw closedException();
+        }
+        return (long) COUNTER.getAcquire(p, 0) != generation;
     }
 
     /**
@@ -826,6 +852,11 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     /** For tests: the number of open watches. */
     final int watchCount() {
         return watches.size();
+    }
+
+    /** For tests: the fast path's view of the counter page, or null once closed. */
+    final ByteBuffer counterPageView() {
+        return page;
     }
 
     /** For tests: the listeners, unmodifiable. */

@@ -46,15 +46,30 @@ class BackendSelectionTest {
     }
 
     @Test
-    void ummunotifyWithoutTheDeviceSaysSo() {
-        org.junit.jupiter.api.Assumptions.assumeFalse(Files.exists(Path.of("/dev/ummunotify")),
-                "/dev/ummunotify exists here");
+    void ummunotifyIsAvailableExactlyWhenTheDeviceIsThere() {
+        if (Files.exists(Path.of("/dev/ummunotify"))) {
+            // In the VM (run-device-tests.sh), with the module loaded.
+            assertNull(Backend.UMMUNOTIFY.unavailabilityCause());
+            assertTrue(Backend.UMMUNOTIFY.isAvailable());
+            try (MemoryNotifier n = MemoryNotifier.open(Backend.UMMUNOTIFY)) {
+                assertEquals(Backend.UMMUNOTIFY, n.backend());
+                assertTrue(n.capabilities().contains(Capability.KERNEL_INVALIDATIONS), n.capabilities().toString());
+                assertTrue(n.capabilities().contains(Capability.EVENT_CAUSE),
+                        "the feature exchange must grant event causes: " + n.capabilities());
+            }
+            try (MemoryNotifier n = MemoryNotifier.open()) {
+                assertEquals(Backend.UMMUNOTIFY, n.backend(), "the module is the preferred backend");
+            }
+            return;
+        }
         assertFalse(Backend.UMMUNOTIFY.isAvailable());
         String why = Backend.UMMUNOTIFY.unavailabilityCause();
         assertTrue(why.contains("ummunotify"), why);
         MemoryNotifierException e = assertThrows(MemoryNotifierException.class,
                 () -> MemoryNotifier.open(Backend.UMMUNOTIFY));
-        assertTrue(e.getMessage().startsWith("open(UMMUNOTIFY): "), e.getMessage());
+        assertEquals("open(UMMUNOTIFY): ENOENT (No such file or directory): " + why, e.getMessage(),
+                "operation, errno and the probe's reason, once each");
+        assertEquals(2, e.errno(), "ENOENT: " + e.getMessage());
     }
 
     @Test

@@ -17,7 +17,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Real kernel events with the APIs of Java 17 (no FFM): freeing a large direct
@@ -33,7 +33,7 @@ class DeviceEventsTest {
     static final int PAGE = 4096;
 
     @ParameterizedTest
-    @EnumSource(Backend.class)
+    @MethodSource("io.ummu.TestBackends#all")
     void freeingADirectBufferIsReportedAsUnmap(Backend backend) {
         TestBackends.assumeAvailable(backend);
         try (MemoryNotifier n = MemoryNotifier.open(backend)) {
@@ -57,8 +57,8 @@ class DeviceEventsTest {
         }
     }
 
-    @ParameterizedTest
-    @EnumSource(value = Backend.class, names = "UMMUNOTIFY")
+    @ParameterizedTest(allowZeroInvocations = true)
+    @MethodSource("io.ummu.TestBackends#ummunotify")
     void truncatingAMappedFileInvalidatesTheCutPages(Backend backend) throws IOException {
         TestBackends.assumeAvailable(backend);
         Path file = Files.createTempFile("ummu-truncate", ".bin");
@@ -73,19 +73,28 @@ class DeviceEventsTest {
             ch.truncate(PAGE); // never touch m beyond the first page again: SIGBUS
             assertTrue(n.changedSince(g0));
             Invalidation inv = Events.only(Events.until(n, w, null), w);
-            assertTrue(inv.exact(), inv.toString());
-            assertEquals(w.address() + PAGE, inv.start(), inv.toString());
-            assertEquals(w.address() + 4 * PAGE, inv.end(), inv.toString());
+            // truncate_pagecache() zaps the cut range twice (before and after
+            // dropping the page cache), so the module usually sees two hits
+            // and reports the whole watch; a single hit is exactly the cut pages.
+            if (inv.exact()) {
+                assertEquals(w.address() + PAGE, inv.start(), inv.toString());
+                assertEquals(w.address() + 4 * PAGE, inv.end(), inv.toString());
+            } else {
+                assertEquals(w.address(), inv.start(), inv.toString());
+                assertEquals(w.address() + 4 * PAGE, inv.end(), inv.toString());
+            }
             if (n.capabilities().contains(Capability.EVENT_CAUSE)) {
+                assertEquals(java.util.Set.of(Cause.CLEAR), inv.causes(), inv.toString());
                 assertFalse(inv.mappingGone(), "truncation clears PTEs, the mapping stays: " + inv);
             }
+            assertEquals(1, m.get(0), "the first page is still mapped and readable");
         } finally {
             Files.deleteIfExists(file);
         }
     }
 
     @ParameterizedTest
-    @EnumSource(Backend.class)
+    @MethodSource("io.ummu.TestBackends#all")
     void aClosedWatchStaysSilent(Backend backend) {
         TestBackends.assumeAvailable(backend);
         try (MemoryNotifier n = MemoryNotifier.open(backend)) {
@@ -109,15 +118,16 @@ class DeviceEventsTest {
         }
     }
 
-    @ParameterizedTest
-    @EnumSource(value = Backend.class, names = "UMMUNOTIFY")
+    @ParameterizedTest(allowZeroInvocations = true)
+    @MethodSource("io.ummu.TestBackends#ummunotify")
     void theRegionLimitIsReportedWithOperationArgumentAndErrno(Backend backend) {
         TestBackends.assumeAvailable(backend);
         try (MemoryNotifier n = MemoryNotifier.open(backend)) {
             ByteBuffer b = ByteBuffer.allocateDirect(PAGE);
             MemoryNotifierException e = null;
             int watched = 0;
-            // The module's default max_regions_per_file is 65536.
+            // The limit is the module parameter max_regions_per_file: 65536 by
+            // default, 1024 in run-device-tests.sh (to keep the VM run short).
             for (int i = 0; i < 1 << 20 && e == null; i++) {
                 try {
                     n.watch(b);
@@ -131,12 +141,14 @@ class DeviceEventsTest {
             assertEquals("ENOSPC", e.errnoName());
             assertTrue(e.getMessage().matches("watch\\(buffer\\)\\(0x[0-9a-f]+, 4096\\): ENOSPC \\(.+\\).*"),
                     e.getMessage());
+            assertTrue(e.getMessage().contains("limit of " + watched + " reached"),
+                    "the message says which limit to raise: " + e.getMessage());
             assertEquals(watched, n.watchCount(), "the refused watch is not kept");
         }
     }
 
     @ParameterizedTest
-    @EnumSource(Backend.class)
+    @MethodSource("io.ummu.TestBackends#all")
     void closeFromAListenerStopsDelivery(Backend backend) throws Exception {
         TestBackends.assumeAvailable(backend);
         MemoryNotifier n = MemoryNotifier.open(backend);

@@ -10,6 +10,8 @@ import java.time.Duration;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Bad input gets an exception naming the argument. The range checks run
@@ -90,12 +92,13 @@ class ValidationTest {
         assertTrue(n.toString().contains("closed"), n.toString());
     }
 
-    @Test
-    void nativeErrorsNameOperationArgumentAndErrno() {
-        TestBackends.assumeAvailable(Backend.USERFAULTFD);
-        try (MemoryNotifier n = MemoryNotifier.open(Backend.USERFAULTFD)) {
+    @ParameterizedTest(allowZeroInvocations = true)
+    @MethodSource("io.ummu.TestBackends#userfaultfd")
+    void nativeErrorsNameOperationArgumentAndErrno(Backend backend) {
+        TestBackends.assumeAvailable(backend);
+        try (MemoryNotifier n = MemoryNotifier.open(backend)) {
             // Above the 47-bit user address space: userfaultfd refuses it with an errno.
-            // (The module accepts any range; its ENOSPC case is in UmmunotifyDeviceTest.)
+            // (The module accepts any range; its ENOSPC case is in DeviceEventsTest.)
             long kernelHalf = 0xffff_8000_0000_0000L;
             MemoryNotifierException e = assertThrows(MemoryNotifierException.class, () -> n.watch(kernelHalf, 4096));
             assertTrue(e.getMessage().startsWith("watch(0xffff800000000000, 4096): E"), e.getMessage());

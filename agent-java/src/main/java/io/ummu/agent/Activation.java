@@ -37,12 +37,19 @@ final class Activation {
         if (!Installer.segmentsUsable) {
             t.disable(BufferKind.NATIVE_SEGMENT);
         }
+        t.disable(BufferKind.JNI); // no hook yet (see Installer)
         AgentRuntime.tracker = t;
         List<String> skipped = new ArrayList<>();
         for (String h : hooks) {
             if (h.endsWith("skipped")) {
                 skipped.add(h);
                 Log.info(h);
+                // A kind without its hook is not tracked, and the status line must not claim it.
+                if (h.startsWith("hook " + Installer.DEALLOCATOR + " ")) {
+                    t.disable(BufferKind.DIRECT);
+                } else if (h.startsWith("hook " + Installer.UNMAPPER + " ")) {
+                    t.disable(BufferKind.MAPPED);
+                }
             } else {
                 Log.debug(h);
             }

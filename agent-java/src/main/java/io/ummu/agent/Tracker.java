@@ -280,10 +280,7 @@ final class Tracker extends UmmuHooks {
                                 + "); from now on only RELEASED events are delivered");
                     }
                 }
-                int records = 0;
-                for (Rec r; (r = pollRec()) != null; records++) { // (2) + (3)
-                    apply(r, ends, toWatch);
-                }
+                int records = takeRecords(ends, toWatch); // (2) + (3)
                 for (Entry e : toWatch) {
                     if (e.state == Entry.LIVE) {
                         watch(e);
@@ -312,6 +309,43 @@ final class Tracker extends UmmuHooks {
                 // Never let the dispatcher die: an application that does not
                 // care about ummu must not be affected by it.
                 Log.warn("dispatcher: " + Log.brief(t) + " (continuing)");
+            }
+        }
+    }
+
+    /**
+     * Step (2): takes at least every record whose enqueue began before this
+     * call. A producer swaps the tail first and links its record to the
+     * previous one a moment later; until it does, the records queued after
+     * it by other threads are out of reach. Stopping at such a gap would
+     * leave a RELEASING record behind while the kernel event of the release
+     * it announces is already in hand, and the buffer's own unmap would then
+     * be classified as DANGLING. So wait for the links up to the tail seen
+     * now: each missing one is a single store away (the producer holds no
+     * lock and cannot block in between).
+     */
+    private int takeRecords(List<Rec> ends, List<Entry> toWatch) {
+        Rec last = tail.get();
+        boolean caughtUp = head == last;
+        int records = 0;
+        int spins = 0;
+        for (;;) {
+            Rec r = pollRec();
+            if (r == null) {
+                if (caughtUp) {
+                    return records;
+                }
+                if (++spins < 1000) {
+                    Thread.onSpinWait();
+                } else {
+                    Thread.yield(); // the producer was descheduled between its two steps
+                }
+                continue;
+            }
+            apply(r, ends, toWatch);
+            records++;
+            if (r == last) {
+                caughtUp = true;
             }
         }
     }

@@ -156,6 +156,22 @@ class NativeLibraryTest {
     }
 
     @Test
+    void refusesADirectoryOwnedBySomeoneElse() throws Exception {
+        // Another local user who created <tmp>/ummu-<our uid> first could swap
+        // the library between our check and our load: never use it.
+        assumeTrue(myUid() == 0, "needs root to give a directory to another user");
+        Path dir = Files.createDirectory(tmp.resolve("ummu-" + myUid()));
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
+        Files.setAttribute(dir, "unix:uid", 65534, LinkOption.NOFOLLOW_LINKS);
+        Map<String, String> r = probe(List.of("-Dummu.tmpdir=" + tmp), Map.of());
+        assertEquals("false", r.get("loaded"), r.toString());
+        assertTrue(r.get("failure").contains("not to this user"), r.get("failure"));
+        try (Stream<Path> s = Files.list(dir)) {
+            assertEquals(0, s.count(), "nothing was written into it");
+        }
+    }
+
+    @Test
     void tightensAnOwnDirectoryWithLoosePermissions() throws Exception {
         Path dir = Files.createDirectory(tmp.resolve("ummu-" + myUid()));
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));

@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Bounded stress of the userfaultfd backend (TAP), the shape a JVM gives it:
+ * threads malloc/watch/free (glibc munmaps: M_MMAP_THRESHOLD is forced down),
+ * mmap/watch/munmap, madvise and mremap watched memory, churn watches, while
+ * a consumer polls and drains. A watchdog (alarm) fails the run on a hang
+ * and prints every thread's progress.
+ *
+ * What it asserts, per munmap (free(), mremap) of a watched range:
+ *   - the counter, read right after munmap() returned, has moved (the
+ *     reader bumps it before the read(2) that lets munmap return, one
+ *     event per read);
+ *   - a drain then yields the cookie's record, with a cause;
+ *   - no record arrives for such a watch before its owner unmapped it: a
+ *     stale event of an earlier mapping at a reused address would (watch()
+ *     waits out events in flight, see settle() in the backend).
+ * And overall: counter and LAST values monotonic, every record's hint
+ * inside its watch and its causes among UNMAP/REMAP/REMOVE, every thread
+ * made progress, no watch, region or registered VMA left after unwatching
+ * everything, none after close. UFFD_STRESS_SECONDS sets the duration
+ * (default 3).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ummu_backend.h"
+#include "uffd_internal.h"
+#include "uffd_tap.h"
+#include "uffd_wrap.h"
+
+#define CAUSES (UMMU_EVENT_FLAG_CAUSE(UMMUNOTIFY_CAUSE_UNMAP) | \
+		UMMU_EVENT_FLAG_CAUSE(UMMU_CAUSE_REMAP) | \
+		UMMU_EVENT_FLAG_CAUSE(UMMU_CAUSE_REMOVE))
+#define NSLOTS (1u << 20)	/* cookie -> range table, by cookie % NSLOTS */
+#define LONG_PAGES 1024
+#define LONG_WATCHES 512
+
+static const struct ummu_backend_ops *ops = &ummu_userfaultfd_ops;
+static struct ummu_backend *b;
+static long pg;
+static atomic_int stop;
+static atomic_uint_fast64_t next_cookie = 1;
+static pthread_mutex_t drain_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct slot {
+	_Atomic uint64_t cookie;
+	uint64_t start, end;
+	atomic_int seen;
+	atomic_int armed;	/* 1: its owner is about to unmap it */
+	int check_stale;	/* records before armed are a failure */
+};
+static struct slot *slots;
+
+/* Failures and progress, printed by the watchdog and at the end. */
+static atomic_long heap_frees, fails, unmaps, fast_missed, strict_ok,
+	records, remaps, madvises, churns, drains;
+static atomic_long progress[8];
+/* What each thread is doing, for the watchdog's dump. */
+static const char *_Atomic doing[8];
+static char fail_msg[512];
+
+static void fail(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (atomic_fetch_add(&fails, 1) == 0) {
+		va_start(ap, fmt);
+		vsnprintf(fail_msg, sizeof(fail_msg), fmt, ap);
+		va_end(ap);
+	}
+}
+
+static uint64_t counter(void)
+{
+	return __atomic_load_n(ops->counter(b), __ATOMIC_ACQUIRE);
+}
+
+static uint64_t new_watch(uint64_t s, uint64_t e, int check_stale)
+{
+	uint64_t c = atomic_fetch_add(&next_cookie, 1);
+	struct slot *sl = &slots[c % NSLOTS];
+	char why[256];
+	int r;
+
+	sl->start = s;
+	sl->end = e;
+	sl->check_stale = check_stale;
+	atomic_store(&sl->seen, 0);
+	atomic_store(&sl->armed, 0);
+	atomic_store(&sl->cookie, c);
+	r = ops->watch(b, s, e, c, why, sizeof(why));
+	if (r) {
+		fail("watch(0x%" PRIx64 ", 0x%" PRIx64 "): %d %s", s, e, r, why);
+		return 0;
+	}
+	return c;
+}
+
+static void unwatch(uint64_t c)
+{
+	int r = ops->unwatch(b, c);
+
+	if (r)
+		fail("unwatch(%" PRIu64 "): %d", c, r);
+}
+
+static uint64_t last_counter_seen;
+
+/* Under drain_lock. */
+static void drain_locked(void)
+{
+	struct ummunotify_event ev[128];
+	ssize_t n, i;
+	uint64_t c;
+
+	for (;;) {
+		n = ops->read(b, ev, 128);
+		if (n <= 0)
+			break;
+		atomic_fetch_add(&drains, 1);
+		for (i = 0; i < n; i++) {
+			if (ev[i].type == UMMUNOTIFY_EVENT_TYPE_LAST) {
+				c = ev[i].user_cookie_counter;
+				if (c < last_counter_seen)
+					fail("LAST went backwards: %" PRIu64 " < %" PRIu64,
+					     c, last_counter_seen);
+				last_counter_seen = c;
+				continue;
+			}
+			struct slot *sl = &slots[ev[i].user_cookie_counter % NSLOTS];
+
+			atomic_fetch_add(&records, 1);
+			if (atomic_load(&sl->cookie) != ev[i].user_cookie_counter)
+				continue;	/* slot reused: cannot check */
+			if (ev[i].hint_start < sl->start || ev[i].hint_end > sl->end ||
+			    ev[i].hint_start >= ev[i].hint_end)
+				fail("record for %" PRIu64 " hint [0x%" PRIx64 ", 0x%" PRIx64 ") outside [0x%" PRIx64 ", 0x%" PRIx64 ")",
+				     (uint64_t)ev[i].user_cookie_counter,
+				     (uint64_t)ev[i].hint_start,
+				     (uint64_t)ev[i].hint_end, sl->start, sl->end);
+			if (!(ev[i].flags & CAUSES) ||
+			    (ev[i].flags & ~(CAUSES | UMMUNOTIFY_EVENT_FLAG_HINT)))
+				fail("record for %" PRIu64 ": flags 0x%x, want HINT and causes among UNMAP, REMAP, REMOVE",
+				     (uint64_t)ev[i].user_cookie_counter, ev[i].flags);
+			if (sl->check_stale && !atomic_load(&sl->armed))
+				fail("record for %" PRIu64 " [0x%" PRIx64 ", 0x%" PRIx64 ") flags 0x%x before its owner unmapped it: a stale event",
+				     (uint64_t)ev[i].user_cookie_counter, sl->start,
+				     sl->end, ev[i].flags);
+			atomic_store(&sl->seen, 1);
+		}
+	}
+}
+
+static void drain(void)
+{
+	pthread_mutex_lock(&drain_lock);
+	drain_locked();
+	pthread_mutex_unlock(&drain_lock);
+}
+
+static unsigned int rnd(unsigned int *s)
+{
+	*s = *s * 1103515245u + 12345u;
+	return *s >> 8;
+}
+
+/* Just before the unmap: records from now on are expected. */
+static void arm(uint64_t c)
+{
+	atomic_store(&slots[c % NSLOTS].armed, 1);
+}
+
+/* free() or munmap() of a watched range returned: the checks. */
+static void after_unmap(int id, uint64_t c, uint64_t before)
+{
+	if (counter() == before) {
+		atomic_fetch_add(&fast_missed, 1);
+		fail("cookie %" PRIu64 ": counter still %" PRIu64 " when munmap returned",
+		     c, before);
+	}
+	doing[id] = "drain after unmap";
+	pthread_mutex_lock(&drain_lock);
+	drain_locked();
+	if (!atomic_load(&slots[c % NSLOTS].seen))
+		fail("cookie %" PRIu64 ": no record after munmap returned", c);
+	else
+		atomic_fetch_add(&strict_ok, 1);
+	pthread_mutex_unlock(&drain_lock);
+	atomic_fetch_add(&unmaps, 1);
+}
+
+static void *unmapper(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	unsigned int r = 12345u + (unsigned int)id;
+	uint64_t c, before;
+	size_t len;
+	char *p;
+	bool mapped;
+
+	while (!atomic_load(&stop)) {
+		len = (size_t)(64 + rnd(&r) % 960) * 1024;
+		if (rnd(&r) & 1) {
+			p = malloc(len);	/* >= M_MMAP_THRESHOLD: mmap'd */
+			if (!p)
+				continue;
+			p[0] = 1;
+			/*
+			 * glibc still serves a request from its bins when a
+			 * free chunk fits (IS_MMAPPED, bit 1 of the chunk's
+			 * size word, says it did not): then free() unmaps
+			 * nothing and there is nothing to check.
+			 */
+			mapped = *(volatile size_t *)(uintptr_t)
+				  ((uintptr_t)p - sizeof(size_t)) & 2;
+			doing[id] = "watch (malloc)";
+			c = new_watch((uint64_t)(uintptr_t)p + 16,
+				      (uint64_t)(uintptr_t)p + len, mapped);
+			if (c)
+				arm(c);
+			before = counter();
+			doing[id] = "free";
+			free(p);
+			if (!mapped) {
+				atomic_fetch_add(&heap_frees, 1);
+				if (c)
+					unwatch(c);
+				continue;
+			}
+		} else {
+			p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED)
+				continue;
+			p[len - 1] = 1;
+			doing[id] = "watch (mmap)";
+			c = new_watch((uint64_t)(uintptr_t)p + 100,
+				      (uint64_t)(uintptr_t)p + len - 100, 1);
+			if (c)
+				arm(c);
+			before = counter();
+			doing[id] = "munmap";
+			munmap(p, len);
+		}
+		if (c) {
+			after_unmap(id, c, before);
+			doing[id] = "unwatch";
+			unwatch(c);
+		}
+		atomic_fetch_add(&progress[id], 1);
+	}
+	return NULL;
+}
+
+static char *long_map;
+static uint64_t long_cookies[LONG_WATCHES];
+static pthread_mutex_t long_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void long_watch(int i, unsigned int *r)
+{
+	uint64_t off = (uint64_t)(rnd(r) % (LONG_PAGES * (unsigned long)pg - 8192));
+	uint64_t s = (uint64_t)(uintptr_t)long_map + off;
+
+	long_cookies[i] = new_watch(s, s + 1 + rnd(r) % 8000, 0);
+}
+
+static void *churner(void *arg)
+{
+	int id = (int)(intptr_t)arg, i;
+	unsigned int r = 777u;
+
+	while (!atomic_load(&stop)) {
+		i = (int)(rnd(&r) % LONG_WATCHES);
+		pthread_mutex_lock(&long_lock);
+		doing[id] = "unwatch";
+		if (long_cookies[i])
+			unwatch(long_cookies[i]);
+		doing[id] = "watch";
+		long_watch(i, &r);
+		pthread_mutex_unlock(&long_lock);
+		atomic_fetch_add(&churns, 1);
+		atomic_fetch_add(&progress[id], 1);
+	}
+	return NULL;
+}
+
+static void *madviser(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	unsigned int r = 999u;
+	char *p, *t, *q;
+	uint64_t c, before;
+	size_t off;
+
+	while (!atomic_load(&stop)) {
+		off = (size_t)(rnd(&r) % (LONG_PAGES - 4)) * (size_t)pg;
+		long_map[off] = 1;
+		doing[id] = "madvise";
+		madvise(long_map + off, 4 * (size_t)pg, MADV_DONTNEED);
+		atomic_fetch_add(&madvises, 1);
+
+		/* mremap move of a watched range: REMAP of the old range. */
+		p = mmap(NULL, 16 * (size_t)pg, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		t = mmap(NULL, 16 * (size_t)pg, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED || t == MAP_FAILED)
+			continue;
+		doing[id] = "watch (for mremap)";
+		c = new_watch((uint64_t)(uintptr_t)p + 1, (uint64_t)(uintptr_t)p + 4 * pg, 1);
+		if (c)
+			arm(c);
+		before = counter();
+		doing[id] = "mremap";
+		q = mremap(p, 16 * (size_t)pg, 16 * (size_t)pg,
+			   MREMAP_MAYMOVE | MREMAP_FIXED, t);
+		if (q != t)
+			fail("mremap: %s", strerror(errno));
+		if (c) {
+			after_unmap(id, c, before);
+			doing[id] = "unwatch";
+			unwatch(c);
+		}
+		doing[id] = "munmap";
+		munmap(t, 16 * (size_t)pg);
+		atomic_fetch_add(&remaps, 1);
+		atomic_fetch_add(&progress[id], 1);
+	}
+	return NULL;
+}
+
+static void *consumer(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	struct pollfd p = { .fd = ops->pollfd(b), .events = POLLIN };
+	uint64_t prev = 0, c;
+
+	while (!atomic_load(&stop)) {
+		doing[id] = "poll";
+		poll(&p, 1, 50);
+		c = counter();
+		if (c < prev)
+			fail("counter went backwards: %" PRIu64 " < %" PRIu64, c, prev);
+		prev = c;
+		doing[id] = "drain";
+		drain();
+		atomic_fetch_add(&progress[id], 1);
+	}
+	return NULL;
+}
+
+static void report(void)
+{
+	struct uffd_stats st;
+
+	uffd_backend_stats(b, &st);
+	diag("unmaps of watched ranges %ld: counter moved when munmap returned %ld, not yet %ld; record drained %ld",
+	     atomic_load(&unmaps), atomic_load(&unmaps) - atomic_load(&fast_missed),
+	     atomic_load(&fast_missed), atomic_load(&strict_ok));
+	diag("frees that unmapped nothing (chunk from glibc's bins): %ld", atomic_load(&heap_frees));
+	diag("records %ld, drains %ld, madvise %ld, mremap %ld, watch churn %ld",
+	     atomic_load(&records), atomic_load(&drains),
+	     atomic_load(&madvises), atomic_load(&remaps), atomic_load(&churns));
+	diag("events read (= counter bumps) %llu, of which hit no watch %llu; watch() waited out events in flight %llu times, gave up %llu",
+	     st.batches, st.idle_batches, st.settle_waits, st.settle_giveups);
+}
+
+static const char *const names[6] = { "unmapper 0", "unmapper 1", "unmapper 2",
+				      "churner", "madviser", "consumer" };
+
+/* A C program's thread dump: what each thread was doing, how far it got. */
+static void watchdog(int sig)
+{
+	char buf[1024];
+	int i, n;
+
+	(void)sig;
+	n = snprintf(buf, sizeof(buf), "not ok %d - watchdog: no completion in time\n", tap_n + 1);
+	for (i = 0; i < 6 && n < (int)sizeof(buf) - 100; i++)
+		n += snprintf(buf + n, sizeof(buf) - n, "#   %s: %ld rounds, in %s\n",
+			      names[i], atomic_load(&progress[i]),
+			      doing[i] ? doing[i] : "(loop)");
+	if (write(1, buf, (size_t)n) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+static int uw_vmas(void)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmFlags:", 8) && strstr(line, " uw"))
+			n++;
+	fclose(f);
+	return n;
+}
+
+int main(void)
+{
+	void *(*fns[6])(void *) = { unmapper, unmapper, unmapper, churner,
+				     madviser, consumer };
+	const char *secs = getenv("UFFD_STRESS_SECONDS");
+	int seconds = secs ? atoi(secs) : 3, i, r;
+	pthread_t th[6];
+	struct uffd_stats st;
+	struct timespec ts;
+	char why[256];
+	unsigned int rs = 4242u;
+	long prog[6];
+
+	pg = sysconf(_SC_PAGESIZE);
+	/* Forces free() to munmap chunks >= 64 KiB (and stops the adaptive threshold). */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	signal(SIGALRM, watchdog);
+	alarm((unsigned int)seconds + 60);
+
+	r = ops->probe(why, sizeof(why));
+	if (r) {
+		printf("1..0 # SKIP userfaultfd backend unavailable: %s\n", why);
+		return 0;
+	}
+	r = ops->open(&b, why, sizeof(why));
+	if (!ok(r == 0, "open: %s", why))
+		return tap_done();
+	slots = calloc(NSLOTS, sizeof(*slots));
+	long_map = mmap(NULL, LONG_PAGES * (size_t)pg, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (i = 0; i < LONG_WATCHES; i++)
+		long_watch(i, &rs);
+	ok(atomic_load(&fails) == 0, "%d watches on a long-lived mapping", LONG_WATCHES);
+
+	for (i = 0; i < 6; i++)
+		pthread_create(&th[i], NULL, fns[i], (void *)(intptr_t)i);
+	ts.tv_sec = seconds;
+	ts.tv_nsec = 0;
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+	atomic_store(&stop, 1);
+	for (i = 0; i < 6; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 6; i++)
+		prog[i] = atomic_load(&progress[i]);
+	report();
+
+	ok(atomic_load(&fails) == 0, "no failure during %d s%s%s", seconds,
+	   atomic_load(&fails) ? ": " : "", fail_msg);
+	ok(prog[0] > 0 && prog[1] > 0 && prog[2] > 0 && prog[3] > 0 &&
+	   prog[4] > 0 && prog[5] > 0,
+	   "every thread made progress (%ld %ld %ld %ld %ld %ld)", prog[0],
+	   prog[1], prog[2], prog[3], prog[4], prog[5]);
+	ok(atomic_load(&strict_ok) == atomic_load(&unmaps) &&
+	   !atomic_load(&fast_missed) && atomic_load(&unmaps) > 0,
+	   "every unmap of a watched range (%ld) had moved the counter when munmap returned and was drained",
+	   atomic_load(&unmaps));
+
+	for (i = 0; i < LONG_WATCHES; i++)
+		if (long_cookies[i])
+			unwatch(long_cookies[i]);
+	drain();
+	uffd_backend_stats(b, &st);
+	ok(st.watches == 0 && st.regions == 0 && st.queued == 0 &&
+	   st.limbo == 0 && st.orphans == 0,
+	   "everything unwatched: %zu watches, %zu regions, %zu queued, %zu in limbo, %zu orphans",
+	   st.watches, st.regions, st.queued, st.limbo, st.orphans);
+	ok(uw_vmas() == 0, "no VMA left registered with userfaultfd (%d)", uw_vmas());
+	ops->close(b);
+	ok(uw_vmas() == 0, "closed");
+	munmap(long_map, LONG_PAGES * (size_t)pg);
+	ok(atomic_load(&uffd_reader_calls) == 0,
+	   "the reader thread called no malloc, calloc, realloc, free, munmap or madvise (%d calls)",
+	   atomic_load(&uffd_reader_calls));
+	return tap_done();
+}

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Checks the reader thread's rules (DESIGN.md): it never calls malloc,
+ * calloc, realloc, free, munmap or madvise, because a free() or munmap() can
+ * unmap a watched range and then wait for the reader, i.e. for itself. The
+ * userfaultfd test binaries are linked with -Wl,--wrap for these functions
+ * (uffd_tests.mk), so every call the backend (compiled into them) makes
+ * passes here first; a call on the thread named "ummu-uffd" is counted.
+ */
+#include <stdatomic.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "uffd_wrap.h"
+
+atomic_int uffd_reader_calls;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+int __real_munmap(void *p, size_t n);
+int __real_madvise(void *p, size_t n, int advice);
+
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+void __wrap_free(void *p);
+int __wrap_munmap(void *p, size_t n);
+int __wrap_madvise(void *p, size_t n, int advice);
+
+static void check(void)
+{
+	char name[16] = "";
+
+	if (prctl(PR_GET_NAME, name, 0, 0, 0) == 0 && !strcmp(name, "ummu-uffd"))
+		atomic_fetch_add(&uffd_reader_calls, 1);
+}
+
+void *__wrap_malloc(size_t n)
+{
+	check();
+	return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t m)
+{
+	check();
+	return __real_calloc(n, m);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	check();
+	return __real_realloc(p, n);
+}
+
+void __wrap_free(void *p)
+{
+	check();
+	__real_free(p);
+}
+
+int __wrap_munmap(void *p, size_t n)
+{
+	check();
+	return __real_munmap(p, n);
+}
+
+int __wrap_madvise(void *p, size_t n, int advice)
+{
+	check();
+	return __real_madvise(p, n, advice);
+}

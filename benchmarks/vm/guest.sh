@@ -1,0 +1,90 @@
+#!/bin/sh
+# Runs inside the VM guest (kmod/vm/vmrun, busybox sh, /dev/ummunotify loaded):
+# the kernel benchmark and the Java benchmarks that need the module. Started
+# by ./run-benchmarks and benchmarks/smoke.sh, never by hand:
+#
+#   kmod/vm/vmrun --param max_regions_per_file=200000 --file kmod/bench/build \
+#       --file benchmarks/target/benchmarks.jar --file benchmarks/target/ummu.jar \
+#       --file benchmarks/vm/guest.sh -- sh /work/guest.sh full|smoke
+#
+# The guest has no disk shared with the host: result files are printed
+# between "=== FILE name" and "=== END name" lines for the host to cut out.
+# Exits non-zero as soon as a step fails.
+set -eu
+mode=${1:-full}
+cd /work
+out=/tmp/results
+mkdir -p "$out"
+
+if [ "$mode" = smoke ]; then
+	jmh="-wi 0 -i 1 -r 100ms"
+	lat="20 5"
+else
+	# Fewer iterations than on the host: the emulated CPU (TCG, no KVM here)
+	# makes every second of the VM part expensive, and its absolute times
+	# mean little anyway (only ratios within the VM do).
+	jmh="-wi 3 -w 1s -i 3 -r 1s"
+	lat="1000 100"
+fi
+
+emit() {
+	echo "# $(date +%s) emitting $1"
+	echo "=== FILE $1"
+	cat "$out/$1"
+	echo "=== END $1"
+}
+
+echo "# guest: $(uname -r), $(nproc) CPUs, $(grep MemTotal /proc/meminfo | tr -s ' ')"
+echo "# guest CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+
+if ! /work/build/ubench "$mode" >"$out/ubench.tsv"; then
+	cat "$out/ubench.tsv"
+	echo "ubench failed" >&2
+	exit 1
+fi
+emit ubench.tsv
+
+java="java --enable-native-access=ALL-UNNAMED"
+# -f 0: the guest has no loopback network for JMH's fork protocol, and a fork
+# per benchmark would cost seconds of emulated JVM start each.
+if [ "$mode" = smoke ]; then
+	# One JVM for all of JMH, every benchmark once, ummunotify backend, no
+	# agent (its start-up alone takes tens of seconds on an emulated CPU; the
+	# host part of the smoke run covers it). The report's files are copies.
+	# shellcheck disable=SC2086
+	$java -jar benchmarks.jar -f 0 $jmh -foe true -rf json -rff "$out/vm-smoke.json" \
+		-p backend=ummunotify -p bufferSize=65536 -p keepOther=0 -prof io.ummu.bench.ProcessCpuProfiler \
+		'FastPathBenchmark|WatchBenchmark|CacheBenchmark|AllocateDirectBenchmark'
+	for f in vm-fastpath.json vm-alloc-none.json; do
+		cp "$out/vm-smoke.json" "$out/$f"
+		emit "$f"
+	done
+else
+	# shellcheck disable=SC2086
+	$java -jar benchmarks.jar -f 0 $jmh -foe true -rf json -rff "$out/vm-fastpath.json" \
+		-p backend=ummunotify -p bufferSize=65536 -prof io.ummu.bench.ProcessCpuProfiler \
+		'FastPathBenchmark|WatchBenchmark|CacheBenchmark'
+	emit vm-fastpath.json
+	# shellcheck disable=SC2086
+	$java -jar benchmarks.jar -f 0 $jmh -foe true -rf json -rff "$out/vm-watch-uffd.json" \
+		-p backend=userfaultfd -p bufferSize=65536 -prof io.ummu.bench.ProcessCpuProfiler WatchBenchmark
+	emit vm-watch-uffd.json
+	# shellcheck disable=SC2086
+	$java -jar benchmarks.jar -f 0 $jmh -foe true -rf json -rff "$out/vm-alloc-none.json" \
+		-prof io.ummu.bench.ProcessCpuProfiler AllocateDirectBenchmark
+	emit vm-alloc-none.json
+	# shellcheck disable=SC2086
+	$java -javaagent:/work/ummu.jar=backend=ummunotify -jar benchmarks.jar -f 0 $jmh -foe true \
+		-rf json -rff "$out/vm-alloc-ummunotify.json" \
+		-prof io.ummu.bench.ProcessCpuProfiler AllocateDirectBenchmark
+	emit vm-alloc-ummunotify.json
+fi
+
+backends="ummunotify userfaultfd"
+[ "$mode" = smoke ] && backends=ummunotify
+for b in $backends; do
+	# shellcheck disable=SC2086
+	$java -cp benchmarks.jar io.ummu.bench.UnmapLatency $b $lat "$out/vm-latency-$b.csv"
+	emit "vm-latency-$b.csv"
+done
+echo "# guest done"
