@@ -126,28 +126,17 @@ run() {
 	backends=$(backends_for "$k")
 	echo "==== Java device tests: $label on Linux $k, backends $backends"
 	start=$(date +%s)
-	attempt=1
-	while :; do
-		# "$@": environment for vmrun (UMMU_VM_JDK); $extra: the caller's
-		# launcher arguments, split on purpose. A small region limit keeps the
-		# ENOSPC test (which watches until refused) short.
-		# shellcheck disable=SC2086
-		env "$@" kmod/vm/vmrun --kernel "$k" --param max_regions_per_file=1024 \
-			--file "$LAUNCHER" --file "$CLASSES" --file "$CTEST" --file "$LIB" -- \
-			sh -c "$GUEST" sh "$ctest" "$backends" "$pattern" $extra >"$log" 2>"$log.err"
-		rc=$?
-		cat "$log"
-		cat "$log.err" >&2
-		# A guest that dies while booting, before the tests start, is the
-		# emulator's problem (TCG on a loaded host has panicked in early
-		# text patching): boot once more. A second failure counts.
-		if [ "$rc" -eq 125 ] && [ "$attempt" -eq 1 ] && grep -q '(state: boot)' "$log.err"; then
-			echo "==== the guest died while booting (see above); retrying once"
-			attempt=2
-			continue
-		fi
-		break
-	done
+	# "$@": environment for vmrun (UMMU_VM_JDK); $extra: the caller's
+	# launcher arguments, split on purpose. A small region limit keeps the
+	# ENOSPC test (which watches until refused) short. (vmrun itself boots
+	# once more if the guest kernel dies before /init runs.)
+	# shellcheck disable=SC2086
+	env "$@" kmod/vm/vmrun --kernel "$k" --param max_regions_per_file=1024 \
+		--file "$LAUNCHER" --file "$CLASSES" --file "$CTEST" --file "$LIB" -- \
+		sh -c "$GUEST" sh "$ctest" "$backends" "$pattern" $extra >"$log" 2>"$log.err"
+	rc=$?
+	cat "$log"
+	cat "$log.err" >&2
 	ok=$(count successful "$log")
 	bad=$(count failed "$log")
 	aborted=$(count aborted "$log")
