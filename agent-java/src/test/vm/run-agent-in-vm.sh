@@ -1,7 +1,7 @@
 #!/bin/sh
 # The agent against the real ummunotify module: boots each guest kernel with
 # kmod/vm/vmrun and runs, inside it,
-#   1. the demo app with the agent (java -javaagent:/opt/ummu/ummu.jar -jar ummu-demo.jar),
+#   1. the demo app with the agent (java --enable-native-access=ALL-UNNAMED -javaagent:/opt/ummu/ummu.jar -jar ummu-demo.jar),
 #      which exits 0 only if it saw every expected RELEASED, UNMAPPED and DANGLING event;
 #   2. on the kernels in UMMU_AGENT_VM_TEST_KERNELS only, the agent's behavioural
 #      tests that depend on the kernel backend (AgentTrackingTest: every kind tracked
@@ -36,8 +36,8 @@ cp -r agent-java/target/test-classes "$stage/test-classes"
 cat > "$stage/agent-guest.sh" <<'GUEST'
 # Runs in the guest, from /work. $1: "tests" to run the tests after the demo.
 rc=0
-echo "==== demo: java -javaagent:/opt/ummu/ummu.jar -jar ummu-demo.jar"
-java -javaagent:/opt/ummu/ummu.jar -jar ummu-demo.jar > demo.out 2>&1
+echo "==== demo: java --enable-native-access=ALL-UNNAMED -javaagent:/opt/ummu/ummu.jar -jar ummu-demo.jar"
+java --enable-native-access=ALL-UNNAMED -javaagent:/opt/ummu/ummu.jar -jar ummu-demo.jar > demo.out 2>&1
 st=$?
 cat demo.out
 if [ $st -ne 0 ]; then
