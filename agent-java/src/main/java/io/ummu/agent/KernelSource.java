@@ -24,10 +24,9 @@ abstract class KernelSource {
     /**
      * Appends what the kernel reported since the last call. Without force it
      * is one load when nothing changed; with force it always reads (the slow
-     * path), which is what a release needs: the userfaultfd backend publishes
-     * the counter a moment after the kernel lets munmap return, but its read
-     * waits for that batch, so a forced drain after munmap returned is sure
-     * to report the unmap.
+     * path), which is what a release needs: a forced drain after munmap
+     * returned is sure to report the unmap (both backends have queued it, or
+     * the userfaultfd backend's read waits for the batch that carries it).
      */
     abstract void poll(List<Invalidation> out, boolean force);
 
@@ -82,6 +81,8 @@ abstract class KernelSource {
      */
     static final class Notifier extends KernelSource {
         private final MemoryNotifier notifier;
+        /** Named in every event the dispatcher makes: computed once. */
+        private final String name;
         private long lastGeneration;
         private volatile boolean signalled;
         private volatile boolean stopped;
@@ -89,6 +90,7 @@ abstract class KernelSource {
 
         Notifier(MemoryNotifier notifier) {
             this.notifier = notifier;
+            this.name = notifier.backend().name().toLowerCase(java.util.Locale.ROOT);
             this.lastGeneration = notifier.generationAcquire();
         }
 
@@ -98,7 +100,7 @@ abstract class KernelSource {
 
         @Override
         String name() {
-            return notifier.backend().name().toLowerCase(java.util.Locale.ROOT);
+            return name;
         }
 
         @Override
