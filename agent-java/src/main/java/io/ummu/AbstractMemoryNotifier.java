@@ -298,8 +298,10 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     }
 
     /**
-     * Watches the bytes {@code [address, address + length)}. The range need
-     * not be mapped yet. Thread-safe.
+     * Watches the bytes {@code [address, address + length)}. With
+     * {@link Backend#UMMUNOTIFY} the range need not be mapped yet; with
+     * {@link Backend#USERFAULTFD} all of it must be (else ENOMEM), since the
+     * kernel registers existing mappings only. Thread-safe.
      *
      * @param address the first byte, not 0
      * @param length the number of bytes, positive, and such that {@code address + length}
