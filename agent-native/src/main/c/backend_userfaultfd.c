@@ -104,7 +104,8 @@
  * mmap_lock before it queues its event, so a new mapping at the same address
  * can be watched while the old region still claims it. watch() therefore
  * first waits until no event of ours is in flight (settle(), using the
- * kernel's mmap_changing count, which self_test() checks at open), and a
+ * kernel's mmap_changing count, which self_test() checks at open; it never
+ * proceeds without that barrier: it refuses with EAGAIN instead), and a
  * new region is published before it is checked against the VMA, so that an
  * unmap racing with its registration either retires it or shows.
  */
@@ -128,6 +129,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/futex.h>
 #include <linux/userfaultfd.h>
@@ -190,9 +192,9 @@ struct uffd_procmap_query {
 #define UFFD_READER_STACK (256 * 1024)
 #define UFFD_ORPHANS 256
 #define UFFD_REAP_BUDGET 16
-/* settle(): yields, then 50 us naps, before it gives up (100 ms or more). */
+/* settle(): yields, then 50 us naps; refuses after 5 s of events in flight. */
 #define UFFD_SETTLE_YIELDS 64
-#define UFFD_SETTLE_NAPS 2000
+#define UFFD_SETTLE_LIMIT_NS 5000000000LL
 
 struct uffd_watch {
 	struct uffd_node range;	/* key = start, key2 = cookie, end = end */
@@ -249,7 +251,7 @@ struct ummu_backend {
 	uint64_t batches;	/* events read (counter bumps) */
 	uint64_t idle_batches;	/* ... of which hit no watch */
 	uint64_t settle_waits;	/* settle() saw events in flight (atomic) */
-	uint64_t settle_giveups;	/* settle() stopped waiting (atomic) */
+	uint64_t settle_giveups;	/* settle() timed out (atomic) */
 	/* uffd_backend_gate(): holds the reader before read(2), for tests */
 	pthread_mutex_t gate;
 	bool gate_closed;
@@ -569,37 +571,51 @@ static int events_in_flight(struct ummu_backend *b)
 static void wait_reader_batch(struct ummu_backend *b);
 
 /*
- * Returns once every event the kernel prepared before this call has been
- * processed by the reader, so that the region tree is current.
+ * Returns true once every event the kernel prepared before this call has
+ * been read and processed by the reader, so that the region tree is current
+ * and no such event can reach a watch inserted afterwards.
  *
  * Why: munmap() removes the VMA, drops mmap_lock and only then queues its
  * event. Until the reader has processed it, a region still claims pages
  * that are gone, and a new mapping at the same address (not registered)
  * looks covered: a watch trusted to it would never see its unmap, and the
- * late event would report a live buffer as unmapped.
+ * late event would report the new, live buffer as unmapped (the agent's
+ * false DANGLING).
  *
- * Every event that was in flight when we saw it and is no longer has been
- * read in a reader batch whose sequence was already odd; waiting for an
- * even sequence afterwards covers its processing. Bounded: a thread that
- * is stopped (by a debugger, SIGSTOP) right after its event was read keeps
- * the count up, and so can a storm of unmaps; after 100 ms or more we
- * proceed as without the probe (counted in settle_giveups). Not while the
- * test gate holds the reader: tests that close it want the wait.
+ * The kernel offers no finer barrier: an event prepared before this call
+ * may not even be queued yet (its thread was preempted between
+ * mmap_write_unlock() and queueing it), and mmap_changing counts all
+ * events in flight together. So we wait for a moment when it is zero (every
+ * older event read and its thread resumed); the reader's sequence then
+ * covers the processing of the last one read. Every event in flight
+ * completes without us (its thread waits only for the reader, which waits
+ * for nobody), so the wait ends as soon as the process pauses between
+ * unmaps and madvises of registered memory. Exact, hence no giving up
+ * halfway: after UFFD_SETTLE_LIMIT_NS of uninterrupted events in flight it
+ * returns false and watch() fails with EAGAIN rather than guess (counted in
+ * settle_giveups). While the test gate holds the reader it waits forever:
+ * tests that close it want the wait.
  */
-static void settle(struct ummu_backend *b)
+static bool settle(struct ummu_backend *b)
 {
-	struct timespec nap = { 0, 50 * 1000 };
+	struct timespec nap = { 0, 50 * 1000 }, t0, t;
 	unsigned int i;
 
 	for (i = 0; b->changing_probe && events_in_flight(b) == 1; i++) {
-		if (!i)
+		if (!i) {
 			__atomic_add_fetch(&b->settle_waits, 1,
 					   __ATOMIC_RELAXED);
-		if (i >= UFFD_SETTLE_YIELDS + UFFD_SETTLE_NAPS &&
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+		}
+		if (i >= UFFD_SETTLE_YIELDS && !(i & 255) &&
 		    !__atomic_load_n(&b->gate_closed, __ATOMIC_ACQUIRE)) {
-			__atomic_add_fetch(&b->settle_giveups, 1,
-					   __ATOMIC_RELAXED);
-			break;
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if ((t.tv_sec - t0.tv_sec) * 1000000000LL +
+			    (t.tv_nsec - t0.tv_nsec) >= UFFD_SETTLE_LIMIT_NS) {
+				__atomic_add_fetch(&b->settle_giveups, 1,
+						   __ATOMIC_RELAXED);
+				return false;
+			}
 		}
 		wait_reader_batch(b);
 		if (i < UFFD_SETTLE_YIELDS)
@@ -608,6 +624,7 @@ static void settle(struct ummu_backend *b)
 			nanosleep(&nap, NULL);
 	}
 	wait_reader_batch(b);
+	return true;
 }
 
 struct self_test_arg {
@@ -1246,6 +1263,9 @@ static bool first_gap(struct ummu_backend *b, uint64_t ps, uint64_t pe,
 	return false;
 }
 
+static const char settle_refusal[] =
+	"unmaps or madvise of registered memory kept events in flight for 5 s without a pause: an unmap older than this watch could still be unread, so it cannot be told from the watch's own";
+
 static const char *register_refusal(int e)
 {
 	switch (e) {
@@ -1472,7 +1492,11 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 	pe = (end + pmask) & ~pmask;
 
 	/* Make the region tree current (and keep stale events off us). */
-	settle(b);
+	if (!settle(b)) {
+		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",
+		    start, end, settle_refusal);
+		return -EAGAIN;
+	}
 
 	w = calloc(1, sizeof(*w));
 	if (!w) {
@@ -1571,17 +1595,21 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 		r->node.prio = next_prio(b);
 		b->regions = uffd_tree_insert(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
-		settle(b);
+		made_regions = true;	/* undone below if the watch fails */
+		if (!settle(b)) {
+			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",
+			    start, end, settle_refusal);
+			ret = -EAGAIN;
+			break;
+		}
 		same = vma_at(b, rs, &vs2, &ve2) == 0 && vs2 <= rs && ve2 >= re;
 		pthread_mutex_lock(&b->lock);
 		live = uffd_tree_find(b->regions, rs, 0) == &r->node;
 		if (live && !same)
 			b->regions = uffd_tree_erase(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
-		if (live && same) {
-			made_regions = true;
+		if (live && same)
 			continue;
-		}
 		/*
 		 * What is left of it may still be registered: reap() decides.
 		 * (Not live: the reader retired it, it is on its way there.)
@@ -1636,10 +1664,12 @@ static int uffd_unwatch(struct ummu_backend *b, uint64_t cookie)
 	if (last) {
 		/*
 		 * Events in flight (an mremap's REMAP noting an orphan, an
-		 * UNMAP retiring a region) must land before the sweep.
+		 * UNMAP retiring a region) must land before the sweep. After
+		 * a timeout the sweep goes ahead: at worst it unregisters what
+		 * is being unmapped anyway.
 		 */
 		pthread_mutex_unlock(&b->lock);
-		settle(b);
+		(void)settle(b);
 		pthread_mutex_lock(&b->lock);
 		collect_unused(b, 0, UINT64_MAX, &unused);
 	}

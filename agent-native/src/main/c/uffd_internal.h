@@ -28,7 +28,7 @@ struct uffd_stats {
 	unsigned long long batches;	/* events read = counter bumps */
 	unsigned long long idle_batches;	/* ... that hit no watch */
 	unsigned long long settle_waits;	/* watch() saw events in flight */
-	unsigned long long settle_giveups;	/* watch() stopped waiting */
+	unsigned long long settle_giveups;	/* watch() refused: 5 s of events in flight */
 };
 
 void uffd_backend_stats(struct ummu_backend *b, struct uffd_stats *st);

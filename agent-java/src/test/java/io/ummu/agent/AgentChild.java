@@ -232,12 +232,16 @@ public final class AgentChild {
     /** Threads allocating and releasing, one listener that always throws, one that counts. */
     static void threads(int threads, int perThread) throws Exception {
         AtomicLong released = new AtomicLong();
+        AtomicLong dangling = new AtomicLong();
         Ummu.addListener(e -> {
             throw new IllegalStateException("listener failure on purpose");
         });
         Ummu.addListener(e -> {
             if (e.type() == BufferEvent.Type.RELEASED) {
                 released.incrementAndGet();
+            } else if (e.type() == BufferEvent.Type.DANGLING && dangling.incrementAndGet() <= 5) {
+                // Every buffer here is freed through its cleaner only: none can be DANGLING.
+                print(e);
             }
         });
         Thread[] ts = new Thread[threads];
@@ -279,6 +283,7 @@ public final class AgentChild {
         }
         flush();
         System.out.println("RELEASED_SEEN " + released.get());
+        System.out.println("DANGLING_SEEN " + dangling.get());
         Object errors = ManagementFactory.getPlatformMBeanServer().getAttribute(new ObjectName("io.ummu:type=Agent"),
                 "ListenerErrors");
         System.out.println("LISTENER_ERRORS " + errors);
