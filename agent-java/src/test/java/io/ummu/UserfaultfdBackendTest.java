@@ -25,9 +25,11 @@ import org.junit.jupiter.api.Test;
 /**
  * The userfaultfd backend through the public API, with Java 17's means (no
  * FFM): what it sees, what it says it cannot see, how it refuses memory it
- * cannot watch, and that 100 000 watches do not cost 100 000 VMAs. Runs where
- * the backend is available (the host: Linux 6.7 or later with WP_ASYNC) and
- * skips with the reason elsewhere (the VM kernels 6.1 and 6.12 lack it).
+ * cannot watch, that 100 000 watches do not cost 100 000 VMAs, and that the
+ * notifiers of a process share one userfaultfd. Runs where the backend is
+ * available (Linux 6.7 or later with WP_ASYNC: the host, and 6.12 in the VM,
+ * where it passed when run there by hand) and skips with the reason elsewhere
+ * (the VM's 6.1 lacks it).
  * {@code UserfaultfdBackendJdk22Test} changes mappings itself through FFM.
  */
 class UserfaultfdBackendTest {
