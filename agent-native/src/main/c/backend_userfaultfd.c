@@ -577,18 +577,39 @@ static int vma_at(struct uffd_core *b, uint64_t addr, uint64_t *vs,
  * kind userfaultfd cannot handle, such as a file mapping that now sits where
  * our memory was; per VMA, only that piece fails. Unregistering a VMA that
  * is not registered is a no-op.
+ *
+ * Part of a VMA is left alone while a watch overlaps the VMA: [s, e) is what
+ * we once registered, and a VMA there now may be a newer one that a watch
+ * elsewhere in it relies on (the registered remains of a retired region).
+ * Unregistering part of it would split it: one VMA more, and an mremap() of
+ * the whole range by the application would fail with EFAULT (a move may not
+ * span two VMAs). Returns false when it left such a piece; the caller keeps
+ * the range in limbo until no watch overlaps the VMA.
  */
-static void unregister_range(struct uffd_core *b, uint64_t s, uint64_t e)
+static bool unregister_range(struct uffd_core *b, uint64_t s, uint64_t e)
 {
 	struct uffdio_range range;
-	uint64_t cur = s, vs, ve;
+	uint64_t cur = s, vs, ve, pe;
+	bool done = true, busy;
 
 	while (cur < e && vma_find(b, cur, true, &vs, &ve) == 0 && vs < e) {
 		range.start = vs > cur ? vs : cur;
-		range.len = (ve < e ? ve : e) - range.start;
+		pe = ve < e ? ve : e;
+		range.len = pe - range.start;
+		if (vs < range.start || ve > pe) {
+			pthread_mutex_lock(&b->lock);
+			busy = uffd_tree_any_overlap(b->watches, vs, ve);
+			pthread_mutex_unlock(&b->lock);
+			if (busy) {
+				done = false;
+				cur = ve;
+				continue;
+			}
+		}
 		ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
 		cur = ve;
 	}
+	return done;
 }
 
 /*
@@ -1465,7 +1486,9 @@ static const char *register_refusal(int e)
 	}
 }
 
-/* Under reg_lock (not lock): unregisters and frees. */
+static void limbo_append(struct uffd_core *b, struct uffd_region *r);
+
+/* Under reg_lock (not lock): unregisters and frees (or leaves in limbo). */
 static void drop_regions(struct uffd_core *b, struct uffd_region *r)
 {
 	while (r) {
@@ -1476,8 +1499,10 @@ static void drop_regions(struct uffd_core *b, struct uffd_region *r)
 		 * event because the region was no longer in the tree, and the
 		 * pages are gone anyway): nothing to do there.
 		 */
-		unregister_range(b, r->node.key, r->node.end);
-		free(r);
+		if (unregister_range(b, r->node.key, r->node.end))
+			free(r);
+		else
+			limbo_append(b, r);	/* part of a VMA in use */
 		r = next;
 	}
 }
@@ -1516,22 +1541,25 @@ static void collect_unused(struct uffd_core *b, uint64_t ps, uint64_t pe,
  * around live regions, which carry their own watches. Bounded work per
  * call, so one unwatch never pays for a long backlog.
  */
-static void unregister_untracked(struct uffd_core *b, uint64_t s,
+static bool unregister_untracked(struct uffd_core *b, uint64_t s,
 				 uint64_t e)
 {
 	uint64_t cur = s, gs, lo, hi, ge;
+	bool done = true;
 
 	while (cur < e) {
 		pthread_mutex_lock(&b->lock);
 		if (!first_gap(b, cur, e, &gs, &lo, &hi)) {
 			pthread_mutex_unlock(&b->lock);
-			return;
+			break;
 		}
 		pthread_mutex_unlock(&b->lock);
 		ge = hi < e ? hi : e;
-		unregister_range(b, gs, ge);
+		if (!unregister_range(b, gs, ge))
+			done = false;
 		cur = ge;
 	}
+	return done;
 }
 
 static void limbo_append(struct uffd_core *b, struct uffd_region *r)
@@ -1602,11 +1630,10 @@ static void reap(struct uffd_core *b, unsigned int budget)
 		busy = uffd_tree_any_overlap(b->watches, r->node.key,
 					     r->node.end);
 		pthread_mutex_unlock(&b->lock);
-		if (busy) {
+		if (busy || !unregister_untracked(b, r->node.key, r->node.end)) {
 			limbo_append(b, r);
 			continue;
 		}
-		unregister_untracked(b, r->node.key, r->node.end);
 		free(r);
 	}
 }

@@ -1073,6 +1073,78 @@ static void test_two_notifiers(void)
 	munmap(q + pg, pg);
 }
 
+/* The VMA containing addr, from /proc/self/maps; 0 when unmapped. */
+static int vma_of(const void *addr, uint64_t *vs, uint64_t *ve)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long long s, e;
+	char line[512];
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx-%llx", &s, &e) == 2 && s <= A(addr) &&
+		    A(addr) < e) {
+			*vs = s;
+			*ve = e;
+			found = 1;
+		}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Clean-up of stale ranges never splits a VMA a watch relies on. A retired
+ * region's range [24, 32) (its mapping gone) is waiting to be unregistered
+ * while a new mapping there merged into one VMA [8, 32) that is registered
+ * (the remains of a retired region) and watched at page 16. Unregistering
+ * [24, 32) then would split that VMA, and the application's mremap() of
+ * pages [16, 32) would fail (EFAULT: a move may not span two VMAs).
+ */
+static void test_no_split_of_watched_vma(void)
+{
+	char *v = map(32), *z = map(1), *m, *t;
+	uint64_t vs = 0, ve = 0;
+	int r;
+
+	ok(watch(z, z + 1, 800) == 0, "a watch elsewhere, so none below is the last");
+	mprotect(v + 24 * pg, 8 * pg, PROT_READ);
+	r = watch(v + 24 * pg + 1, v + 25 * pg, 801);
+	ok(r == 0, "watch in a VMA of its own [24, 32): %s", why);
+	munmap(v + 24 * pg, 8 * pg);	/* retires that region; watch 801 stays */
+	ops->read(b, ev, 256);
+	m = mmap(v + 24 * pg, 8 * pg, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	vma_of(v + 16 * pg, &vs, &ve);
+	ok(m == v + 24 * pg && vs == A(v) && ve == A(v) + 32 * pg,
+	   "a new mapping at [24, 32) merged into one VMA [0, 32)");
+	ok(watch(v + 16 * pg + 1, v + 17 * pg, 802) == 0,
+	   "watch at page 16 registers that VMA: %s", why);
+	munmap(v, 8 * pg);	/* retires it; [8, 32) stays registered */
+	ops->read(b, ev, 256);
+	ops->unwatch(b, 801);	/* [24, 32) no longer watched: cleaned up */
+	vs = ve = 0;
+	vma_of(v + 16 * pg, &vs, &ve);
+	ok(vs == A(v) + 8 * pg && ve == A(v) + 32 * pg,
+	   "the watched VMA is still one: pages [%" PRId64 ", %" PRId64 "), want [8, 32)",
+	   (int64_t)(vs - A(v)) / pg, (int64_t)(ve - A(v)) / pg);
+	t = mmap(NULL, 16 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	m = mremap(v + 16 * pg, 16 * pg, 16 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, t);
+	ok(m == t, "mremap of the watched pages [16, 32) works (%s)",
+	   m == MAP_FAILED ? strerror(errno) : "moved");
+	ops->read(b, ev, 256);
+	ops->unwatch(b, 802);
+	ops->unwatch(b, 800);
+	munmap(m == t ? t : v + 16 * pg, 16 * pg);
+	if (m != t)
+		munmap(t, 16 * pg);
+	munmap(v + 8 * pg, 8 * pg);
+	munmap(z, pg);
+	ops->read(b, ev, 256);
+	ok(uw_vmas() == 0, "nothing left registered (%d)", uw_vmas());
+}
+
 static void test_close_releases(void)
 {
 	char *p = map(16);
@@ -1133,6 +1205,7 @@ int main(void)
 	test_bad_ranges();
 	test_100k();
 	test_last_unwatch_cleans();
+	test_no_split_of_watched_vma();
 	test_two_notifiers();
 	test_close_releases();
 	ok(atomic_load(&uffd_reader_calls) == 0,
