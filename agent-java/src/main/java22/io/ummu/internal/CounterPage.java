@@ -141,7 +141,11 @@ public abstract class CounterPage {
                     .defineHiddenClassWithClassData(TEMPLATE_BYTES, counter, true);
             MethodHandle ctor = lookup.findConstructor(lookup.lookupClass(),
                     MethodType.methodType(void.class, ByteBuffer.class));
-            return (CounterPage) ctor.invoke(view);
+            CounterPage c = (CounterPage) ctor.invoke(view);
+            // Links what the first fast-path call would (a template of the
+            // wrong release, say, fails here and not in a caller's loop).
+            c.getAcquire();
+            return c;
         } catch (VirtualMachineError e) {
             throw e;
         } catch (Throwable e) {
