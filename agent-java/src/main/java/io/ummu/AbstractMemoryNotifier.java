@@ -1,12 +1,10 @@
 package io.ummu;
 
 import io.ummu.internal.BackendOps;
+import io.ummu.internal.CounterPage;
 import io.ummu.internal.DirectAddress;
 import io.ummu.internal.Native;
 import io.ummu.internal.NativeStatus;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
-import java.lang.ref.Cleaner;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
@@ -55,33 +53,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * and close waits for them, so no call can race the release of the native
  * handle. The counter page is read without any such count (that is what makes
  * the fast path fast), so the handle itself, with the file descriptor and the
- * page, is released only once the page can no longer be reached, by a
- * {@link Cleaner} after the next garbage collection; until then it watches
- * nothing.
+ * page, is released only once no thread can load from the page any more, by
+ * a {@link java.lang.ref.Cleaner} after the next garbage collection; until
+ * then it watches nothing.
  */
 public abstract class AbstractMemoryNotifier implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("io.ummu");
-
-    /*
-     * The counter is the first 8 bytes of a page the backend writes: the
-     * kernel (or the userfaultfd reader thread) queues an event and only then
-     * increments the counter with a release store. Loading it with acquire
-     * order pairs with that release: if this load sees the new value, every
-     * write the producer made before the increment, in particular the queued
-     * event, is visible to what this thread does next, so the drain() that
-     * follows is sure to find the event. A plain load could be satisfied
-     * before the event is visible (a lost event on weakly ordered CPUs, a
-     * hoisted load under the JIT); a volatile load would order more than
-     * needed.
-     */
-    private static final VarHandle COUNTER =
-            MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.nativeOrder());
-
-    private static final Cleaner CLEANER = Cleaner.create(r -> {
-        Thread t = new Thread(r, "ummu-cleaner");
-        t.setDaemon(true);
-        return t;
-    });
 
     /** Records read per native call; the read buffer is reused under drainLock. */
     private static final int READ_BATCH = 256;
@@ -96,11 +73,26 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     private final BackendOps ops;
     private final long handle;
 
-    /** The fast path's view of the counter page; null once closed. */
-    private volatile ByteBuffer page;
+    /*
+     * The counter is the first 8 bytes of a page the backend writes: the
+     * kernel (or the userfaultfd reader thread) queues an event and only then
+     * increments the counter with a release store. CounterPage loads it with
+     * acquire order, which pairs with that release: if the load sees the new
+     * value, every write the producer made before the increment, in
+     * particular the queued event, is visible to what this thread does next,
+     * so the drain() that follows is sure to find the event. A plain load
+     * could be satisfied before the event is visible (a lost event on weakly
+     * ordered CPUs, a hoisted load under the JIT).
+     *
+     * The page (and with it the native handle) is released by a cleaner once
+     * the CounterPage is unreachable, and each of its loads keeps it
+     * reachable until the load is done (see CounterPage): a thread that read
+     * `counter` just before close() nulled it still loads from a mapped page.
+     */
+    /** The fast path's counter; null once closed. */
+    private volatile CounterPage counter;
     /** Keeps the page (and so the native handle) alive until close has finished with native calls. */
-    @SuppressWarnings("unused")
-    private volatile ByteBuffer pageAnchor;
+    private volatile CounterPage counterAnchor;
 
     /** Native calls in flight, plus CLOSED once close began. */
     private final AtomicInteger users = new AtomicInteger();
@@ -127,6 +119,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         final Backend backend;
         final long handle;
         final int capabilities;
+        /** The counter page as the backend returned it: a root direct buffer, not a slice or view. */
         final ByteBuffer page;
         /** {@link BackendOps#NATIVE}; another only in jcstress-tests, which builds one reflectively. */
         final BackendOps ops;
@@ -145,14 +138,14 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         this.handle = opened.handle;
         this.ops = opened.ops;
         this.capabilities = Capability.fromBits(opened.capabilities);
-        this.page = opened.page;
-        this.pageAnchor = opened.page;
         long h = opened.handle;
         BackendOps o = opened.ops;
-        // Runs once the page is unreachable: after close() (which nulls both
-        // references once no native call is in flight) or when this notifier
-        // was dropped unclosed. Must not capture this.
-        CLEANER.register(opened.page, () -> o.close(h));
+        // Runs once the counter is unreachable: after close() (which nulls
+        // both references once no native call is in flight) or when this
+        // notifier was dropped unclosed. Must not capture this.
+        CounterPage c = CounterPage.open(opened.page, () -> o.close(h));
+        this.counter = c;
+        this.counterAnchor = c;
     }
 
     // ---------------------------------------------------------------- opening
@@ -240,10 +233,10 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             if (page == null || !page.isDirect() || page.capacity() < Long.BYTES) {
                 throw new MemoryNotifierException(op + ": the backend returned no usable counter page", 0);
             }
-            // The page is mapped PROT_READ: a stray write through a writable
-            // view would kill the JVM with SIGSEGV; through a read-only view
-            // it is a ReadOnlyBufferException. Acquire loads work on either.
-            return new Opened(backend, h, caps, page.asReadOnlyBuffer(), BackendOps.NATIVE);
+            // As the backend made it: CounterPage reads it through a
+            // read-only view (the page is mapped PROT_READ) and ties the
+            // handle's release to the buffer's root.
+            return new Opened(backend, h, caps, page, BackendOps.NATIVE);
         } catch (RuntimeException | Error e) {
             Native.close(h);
             throw e;
@@ -411,11 +404,11 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * @throws IllegalStateException if this notifier is closed
      */
     public final long generationAcquire() {
-        ByteBuffer p = page;
-        if (p == null) {
+        CounterPage c = counter;
+        if (c == null) {
             throw closedException();
         }
-        return (long) COUNTER.getAcquire(p, 0);
+        return c.getAcquire();
     }
 
     /**
@@ -436,11 +429,11 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * @throws IllegalStateException if this notifier is closed
      */
     public final boolean changedSince(long generation) {
-        ByteBuffer p = page;
-        if (p == null) {
+        CounterPage c = counter;
+        if (c == null) {
             throw closedException();
         }
-        return (long) COUNTER.getAcquire(p, 0) != generation;
+        return c.getAcquire() != generation;
     }
 
     /**
@@ -464,7 +457,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             drainLock.lock();
             try {
                 if (!listeners.isEmpty()) {
-                    return new Drain(List.of(), (long) COUNTER.getAcquire(pageAnchorOrThrow(), 0));
+                    return new Drain(List.of(), counterAnchorOrThrow().getAcquire());
                 }
                 List<Invalidation> out = new ArrayList<>();
                 takePendingLocked(out);
@@ -480,12 +473,12 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         }
     }
 
-    private ByteBuffer pageAnchorOrThrow() {
-        ByteBuffer p = pageAnchor;
-        if (p == null) {
+    private CounterPage counterAnchorOrThrow() {
+        CounterPage c = counterAnchor;
+        if (c == null) {
             throw closedException();
         }
-        return p;
+        return c;
     }
 
     private void takePendingLocked(List<Invalidation> out) {
@@ -506,7 +499,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         // preceded by its event, so an empty read means those events were
         // already consumed. A value loaded after the read could include an
         // event that arrived in between and was never read.
-        long generation = (long) COUNTER.getAcquire(pageAnchorOrThrow(), 0);
+        long generation = counterAnchorOrThrow().getAcquire();
         ByteBuffer buf = readBuffer;
         for (;;) {
             int n = ops.read(handle, buf, READ_BATCH);
@@ -760,7 +753,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         boolean first = (before & CLOSED) == 0;
         if (first) {
             closer = Thread.currentThread();
-            page = null;
+            counter = null;
         }
         for (Watch w : watches.values()) {
             w.markClosed();
@@ -790,7 +783,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             }
             listeners.clear();
             closer = null;
-            pageAnchor = null; // from here on the cleaner may release the handle
+            counterAnchor = null; // from here on the cleaner may release the handle
         }
         barrier();
     }
@@ -858,7 +851,19 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
 
     /** For tests: the fast path's view of the counter page, or null once closed. */
     final ByteBuffer counterPageView() {
-        return page;
+        CounterPage c = counter;
+        return c == null ? null : c.view();
+    }
+
+    /** For tests: the fast path's counter, or null once closed. */
+    final CounterPage counterForTests() {
+        return counter;
+    }
+
+    /** For tests: which load the fast path uses ({@link CounterPage#kind()}), or null once closed. */
+    final String counterKind() {
+        CounterPage c = counter;
+        return c == null ? null : c.kind();
     }
 
     /** For tests: the listeners, unmodifiable. */

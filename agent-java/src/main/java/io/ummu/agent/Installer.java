@@ -121,6 +121,15 @@ final class Installer {
             builder = builder.type(nameStartsWith(FOREIGN).and(foreign))
                     .transform((b, type, loader, module, pd) -> b.visit(new SegmentCallSites()));
         }
+        if (segment) {
+            // Loaded before installOn, so that each is retransformed in a batch
+            // of its own. A host class already loaded (the notifier's counter is
+            // a MemorySegment on 22+, which loads SegmentFactories) is
+            // retransformed, and verifying it loads its anonymous cleanup class
+            // inside the transformer, where Byte Buddy's circularity lock lets
+            // that class through untransformed: no release call site.
+            loadForeignHosts();
+        }
         builder.installOn(inst);
 
         List<String> report = new ArrayList<>();
@@ -155,20 +164,12 @@ final class Installer {
     }
 
     /**
-     * Loads the candidate classes (without initialising them) so that their
-     * call sites are rewritten now and the outcome can be reported; classes
-     * loaded later are rewritten when they load.
+     * Reports the outcome for the candidate classes, loaded (without
+     * initialising them) before installOn so that their call sites are
+     * rewritten by then; classes loaded later are rewritten when they load.
      */
     private static String checkSegments() {
-        int found = 0;
-        for (String host : FOREIGN_HOSTS) {
-            if (load(host)) {
-                found++;
-                for (int i = 1; i < 16; i++) {
-                    load(host + "$" + i);
-                }
-            }
-        }
+        int found = loadForeignHosts();
         int a = SegmentCallSites.ALLOCATION_SITES.get();
         int f = SegmentCallSites.RELEASE_SITES.get();
         if (found == 0) {
@@ -182,6 +183,20 @@ final class Installer {
         }
         return "hook jdk.internal.foreign (native segments): installed (" + a + " allocation, " + f
                 + " release call sites)";
+    }
+
+    /** @return how many of FOREIGN_HOSTS exist; loads them and their first nested classes */
+    private static int loadForeignHosts() {
+        int found = 0;
+        for (String host : FOREIGN_HOSTS) {
+            if (load(host)) {
+                found++;
+                for (int i = 1; i < 16; i++) {
+                    load(host + "$" + i);
+                }
+            }
+        }
+        return found;
     }
 
     private static boolean load(String name) {

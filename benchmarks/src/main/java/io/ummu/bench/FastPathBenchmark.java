@@ -40,7 +40,18 @@ public class FastPathBenchmark {
     @Param("auto")
     public String backend;
 
+    /**
+     * Other notifiers kept open, whose fast path is run hot before the
+     * measurement. Each notifier's counter is a class of its own (see
+     * io.ummu.internal.CounterPage): with 0 or 1 others the notifier's call
+     * to it stays monomorphic or bimorphic; with 2 or more it becomes a
+     * virtual call, the case of a process that reads several notifiers.
+     */
+    @Param("0")
+    public int otherNotifiers;
+
     private MemoryNotifier notifier;
+    private final java.util.List<MemoryNotifier> others = new java.util.ArrayList<>();
     private long seen;
     private volatile long volatileField = 42;
     private long rawHandle;
@@ -50,6 +61,20 @@ public class FastPathBenchmark {
     public void open() {
         notifier = Open.notifier(backend);
         seen = notifier.generationAcquire();
+        long sink = 0;
+        for (int i = 0; i < otherNotifiers; i++) {
+            others.add(Open.notifier(backend));
+        }
+        for (int round = 0; round < 20_000; round++) {
+            for (MemoryNotifier o : others) {
+                sink += o.generationAcquire();
+                sink += o.changedSince(sink) ? 1 : 0;
+            }
+            sink += notifier.generationAcquire();
+        }
+        if (sink == 42) {
+            System.out.print("");
+        }
         String why = NativeStatus.unavailabilityCause();
         if (why != null) {
             throw new IllegalStateException(why);
@@ -63,6 +88,10 @@ public class FastPathBenchmark {
     @TearDown(Level.Trial)
     public void close() {
         notifier.close();
+        for (MemoryNotifier o : others) {
+            o.close();
+        }
+        others.clear();
         Native.close(rawHandle);
     }
 
