@@ -114,6 +114,24 @@ final class AddressMap<V> {
         return old;
     }
 
+    /** Hands every value to {@code sink} and empties the map, keeping its capacity. */
+    @SuppressWarnings("unchecked")
+    void drain(java.util.function.Consumer<? super V> sink) {
+        if (size == 0) {
+            return;
+        }
+        long[] k = keys;
+        for (int i = 0; i < k.length; i++) {
+            if (k[i] != 0) {
+                V v = (V) values[i];
+                k[i] = 0;
+                values[i] = null;
+                sink.accept(v);
+            }
+        }
+        size = 0;
+    }
+
     private int slot(long address) {
         long h = address * 0x9E3779B97F4A7C15L; // buffer addresses differ mostly in the middle bits
         return (int) (h ^ (h >>> 32)) & mask;

@@ -32,6 +32,9 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * never calls anything that could allocate a direct buffer, there is no
  * re-entrancy to guard against except the dispatcher's own allocations (the
  * notifier's buffers), which are ignored by a plain thread identity check.
+ * One exception to "only append": an allocating thread that finds the
+ * dispatcher far behind yields a bounded number of times
+ * ({@link #BACKLOG_LIMIT}); it never parks and never waits for anything.
  * Everything else (the registry, watch/unwatch, drains, listeners) is
  * confined to the one dispatcher thread, "ummu-buffers".
  *
@@ -111,6 +114,18 @@ final class Tracker extends UmmuHooks {
      */
     static final int BEHIND_RECORDS = 256;
 
+    /**
+     * Records queued but not yet taken beyond which an allocating thread
+     * yields (up to {@link #MAX_YIELDS} times) so that a dispatcher starved
+     * of CPU can catch up: without it, a thread allocating in a tight loop on
+     * a loaded machine can queue records faster than the dispatcher gets
+     * to run, and the queue grows without bound (64 Ki records are about
+     * 4 MiB). Only the allocation hook yields: release hooks run on the
+     * Reference Handler and in Cleaners, which must never be held up.
+     */
+    static final long BACKLOG_LIMIT = 1L << 16;
+    static final int MAX_YIELDS = 100;
+
     /** A queued hook call; also the queue's node. */
     static final class Rec {
         final int op;
@@ -122,6 +137,8 @@ final class Tracker extends UmmuHooks {
         final StackTraceElement[] stack;
         final CountDownLatch latch;
         volatile Rec next;
+        /** Position in the queue: the previous record's plus one (written before the record is published). */
+        long seq;
 
         Rec(int op, int kind, long address, long size, String thread, long time, StackTraceElement[] stack,
             CountDownLatch latch) {
@@ -154,6 +171,8 @@ final class Tracker extends UmmuHooks {
      * clears it unparks. False while it runs or lingers: then nobody unparks it.
      */
     private volatile boolean sleeping;
+    /** seq of the last record the dispatcher took; stored once per batch. */
+    private volatile long takenSeq;
     private static final java.lang.invoke.VarHandle SLEEPING;
 
     static {
@@ -251,8 +270,18 @@ final class Tracker extends UmmuHooks {
         if (stackSampling > 0 && sampleCounter.getAndIncrement() % stackSampling == 0) {
             stack = trim(new Throwable().getStackTrace());
         }
-        enqueue(new Rec(OP_ALLOC, kind, address, size, Thread.currentThread().getName(),
-                System.currentTimeMillis(), stack, null));
+        Rec r = new Rec(OP_ALLOC, kind, address, size, Thread.currentThread().getName(),
+                System.currentTimeMillis(), stack, null);
+        enqueue(r);
+        if (r.seq - takenSeq > BACKLOG_LIMIT) {
+            yieldToDispatcher(r.seq);
+        }
+    }
+
+    private void yieldToDispatcher(long seq) {
+        for (int i = 0; i < MAX_YIELDS && seq - takenSeq > BACKLOG_LIMIT / 2 && !stopping; i++) {
+            Thread.yield();
+        }
     }
 
     @Override
@@ -280,6 +309,7 @@ final class Tracker extends UmmuHooks {
 
     private void enqueue(Rec r) {
         Rec prev = tail.getAndSet(r);
+        r.seq = prev.seq + 1; // prev's seq was written before prev was swapped in
         prev.next = r;
         // One producer wakes it; the others do not queue up behind it in
         // unpark while the woken dispatcher waits for a core. Safe: before it
@@ -326,7 +356,6 @@ final class Tracker extends UmmuHooks {
         // The releases (their Entry) and flushes (their Rec) to finish, in queue order.
         List<Object> ends = new ArrayList<>();
         List<Object> endsPrevious = new ArrayList<>();
-        List<Entry> allocated = new ArrayList<>();
         boolean kernelBroken = false;
         boolean drainNext = false;
         boolean wasBusy = false;
@@ -346,8 +375,8 @@ final class Tracker extends UmmuHooks {
                 }
                 flushTaken = false;
                 endsNeedDrain = false;
-                int records = takeRecords(ends, allocated); // (2) + (3)
-                publish(allocated);
+                int records = takeRecords(ends); // (2) + (3)
+                fresh.drain(publish); // end of (3): still live, so watched
                 for (Invalidation inv : kernel) { // (4)
                     classify(inv);
                 }
@@ -395,7 +424,7 @@ final class Tracker extends UmmuHooks {
      * now: each missing one is a single store away (the producer holds no
      * lock and cannot block in between).
      */
-    private int takeRecords(List<Object> ends, List<Entry> allocated) {
+    private int takeRecords(List<Object> ends) {
         Rec last = tail.get();
         Rec h = head; // the field is stored once per batch, not once per record
         boolean caughtUp = h == last;
@@ -406,6 +435,9 @@ final class Tracker extends UmmuHooks {
             if (r == null) {
                 if (caughtUp) {
                     head = h;
+                    if (records > 0) {
+                        takenSeq = h.seq;
+                    }
                     return records;
                 }
                 if (++spins < 1000) {
@@ -416,7 +448,7 @@ final class Tracker extends UmmuHooks {
                 continue;
             }
             h = r;
-            apply(r, ends, allocated);
+            apply(r, ends);
             records++;
             if (r == last) {
                 caughtUp = true;
@@ -424,13 +456,12 @@ final class Tracker extends UmmuHooks {
         }
     }
 
-    private void apply(Rec r, List<Object> ends, List<Entry> allocated) {
+    private void apply(Rec r, List<Object> ends) {
         switch (r.op) {
             case OP_ALLOC: {
                 Entry e = new Entry(nextId++, KINDS[r.kind], r.address, r.size, r.thread, r.time, r.stack);
                 fresh.put(r.address, e); // a newer allocation at the same address supersedes, as in live
                 trackedCount++;
-                allocated.add(e);
                 break;
             }
             case OP_BEGIN: {
@@ -491,18 +522,13 @@ final class Tracker extends UmmuHooks {
 
     /**
      * End of step (3): the buffers allocated in this batch and still live
-     * join the registry and are watched; those already releasing never do.
+     * (still in {@link #fresh}) join the registry and are watched; those
+     * already releasing never do.
      */
-    private void publish(List<Entry> allocated) {
-        for (Entry e : allocated) {
-            if (fresh.get(e.address) == e) {
-                fresh.remove(e.address);
-                live.put(e.address, e);
-                watch(e);
-            }
-        }
-        allocated.clear();
-    }
+    private final java.util.function.Consumer<Entry> publish = e -> {
+        live.put(e.address, e);
+        watch(e);
+    };
 
     private void watch(Entry e) {
         if (!source.isKernel()) {
