@@ -71,6 +71,9 @@ public final class AgentChild {
             case "observe":
                 observe();
                 break;
+            case "idle":
+                idle();
+                break;
             default:
                 throw new IllegalArgumentException("scenario: " + scenario);
         }
@@ -221,6 +224,41 @@ public final class AgentChild {
             "Dangling", "LiveBuffers"}) {
             System.out.println("MX_" + a + " " + ManagementFactory.getPlatformMBeanServer().getAttribute(name, a));
         }
+    }
+
+    /**
+     * One buffer at a time after pauses of growing length, each waited for by
+     * its RELEASED event alone: no flush (a flush wakes the dispatcher itself).
+     * The pauses cross the dispatcher's short timed parks and its sleep
+     * without a timeout, from which only the hook's own wake-up can get it out.
+     */
+    static void idle() throws Exception {
+        java.util.concurrent.ConcurrentHashMap<Long, java.util.concurrent.CountDownLatch> waiting =
+                new java.util.concurrent.ConcurrentHashMap<>();
+        Ummu.addListener(e -> {
+            if (e.type() == BufferEvent.Type.RELEASED) {
+                java.util.concurrent.CountDownLatch l = waiting.get(e.buffer().size());
+                if (l != null) {
+                    l.countDown();
+                }
+            }
+        });
+        long[] pausesMillis = {0, 1, 3, 10, 50, 300, 1500};
+        int delivered = 0;
+        for (int i = 0; i < pausesMillis.length; i++) {
+            Thread.sleep(pausesMillis[i]);
+            long size = 4096 + 16 * i; // the listener tells the buffers apart by size
+            java.util.concurrent.CountDownLatch l = new java.util.concurrent.CountDownLatch(1);
+            waiting.put(size, l);
+            free(ByteBuffer.allocateDirect((int) size));
+            // A generous bound, not a measurement: a lost wake-up never delivers.
+            boolean ok = l.await(60, java.util.concurrent.TimeUnit.SECONDS);
+            System.out.println("IDLE_RELEASED " + pausesMillis[i] + " " + ok);
+            if (ok) {
+                delivered++;
+            }
+        }
+        System.out.println("IDLE_DELIVERED " + delivered + " of " + pausesMillis.length);
     }
 
     static void cycles(int n) throws Exception {

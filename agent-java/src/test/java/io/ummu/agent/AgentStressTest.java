@@ -36,6 +36,12 @@ class AgentStressTest {
         assertEquals(1, count(r.err, "[ummu] WARN listener "), "the throwing listener is reported once\n" + r.err);
     }
 
+    @Test
+    void aReleaseAfterAnIdleSpellIsDeliveredWithoutAFlush() throws Exception {
+        ChildJvm.Result r = new ChildJvm().run("io.ummu.agent.AgentChild", "idle").await().assertOk();
+        assertEquals("7 of 7", r.value("IDLE_DELIVERED"), r.toString());
+    }
+
     static int count(String s, String what) {
         int n = 0;
         for (int i = s.indexOf(what); i >= 0; i = s.indexOf(what, i + 1)) {
