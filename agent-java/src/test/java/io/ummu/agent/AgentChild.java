@@ -201,6 +201,10 @@ public final class AgentChild {
 
     /** The MBean's counters and JFR events for one allocate/free of each kind. */
     static void observe() throws Exception {
+        // Events before JFR is initialised (the agent registers its event types only once it is),
+        // then a recording: the events after its start must be in it.
+        kinds();
+        flush();
         jdk.jfr.Recording rec = new jdk.jfr.Recording();
         rec.enable("io.ummu.Released");
         rec.enable("io.ummu.Unmapped");
