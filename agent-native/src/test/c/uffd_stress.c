@@ -2,8 +2,9 @@
 /*
  * Bounded stress of the userfaultfd backend (TAP), the shape a JVM gives it:
  * threads malloc/watch/free (glibc munmaps: M_MMAP_THRESHOLD is forced down),
- * mmap/watch/munmap, madvise and mremap watched memory, churn watches, while
- * a consumer polls and drains. A watchdog (alarm) fails the run on a hang
+ * mmap/watch/munmap, madvise and mremap watched memory, churn watches, open
+ * and close other notifiers on the shared userfaultfd, while a consumer
+ * polls and drains; then address reuse under madvise storms (reuser()). A watchdog (alarm) fails the run on a hang
  * and prints every thread's progress.
  *
  * What it asserts, per munmap (free(), mremap) of a watched range:
@@ -350,6 +351,72 @@ static void *madviser(void *arg)
 	return NULL;
 }
 
+static atomic_long second_records;
+
+/*
+ * Other notifiers of the process come and go on the shared userfaultfd while
+ * the others work: each watches a page of the long-lived mapping (shared
+ * with the churner's watches) and one mapping of its own, which it unmaps:
+ * its own record must arrive, in its own queue.
+ */
+static void *notifiers(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	unsigned int r = 4711u;
+	struct ummunotify_event e[16];
+	struct ummu_backend *n;
+	char why[256], *p;
+	uint64_t off, c0;
+	ssize_t k, i;
+	int got, rc;
+
+	while (!atomic_load(&stop)) {
+		doing[id] = "open";
+		rc = ops->open(&n, why, sizeof(why));
+		if (rc) {
+			fail("second notifier: open: %d %s", rc, why);
+			break;
+		}
+		off = (uint64_t)(rnd(&r) % LONG_PAGES) * (uint64_t)pg;
+		doing[id] = "watch";
+		rc = ops->watch(n, (uint64_t)(uintptr_t)long_map + off,
+				(uint64_t)(uintptr_t)long_map + off + 64, 1, why,
+				sizeof(why));
+		p = mmap(NULL, 4 * (size_t)pg, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (rc || p == MAP_FAILED ||
+		    (rc = ops->watch(n, (uint64_t)(uintptr_t)p,
+				     (uint64_t)(uintptr_t)p + 4 * pg, 2, why,
+				     sizeof(why)))) {
+			fail("second notifier: watch: %d %s", rc, why);
+			break;
+		}
+		c0 = __atomic_load_n(ops->counter(n), __ATOMIC_ACQUIRE);
+		doing[id] = "munmap";
+		munmap(p, 4 * (size_t)pg);
+		if (__atomic_load_n(ops->counter(n), __ATOMIC_ACQUIRE) == c0)
+			fail("second notifier: counter still %" PRIu64 " when munmap returned", c0);
+		doing[id] = "read";
+		got = 0;
+		while ((k = ops->read(n, e, 16)) > 0)
+			for (i = 0; i < k; i++)
+				if (e[i].type == UMMUNOTIFY_EVENT_TYPE_INVAL &&
+				    e[i].user_cookie_counter == 2)
+					got = 1;
+		if (!got)
+			fail("second notifier: no record for its unmapped range");
+		else
+			atomic_fetch_add(&second_records, 1);
+		doing[id] = "close";
+		if (rnd(&r) & 1)
+			ops->unwatch(n, 1);	/* else close takes it */
+		ops->unwatch(n, 2);
+		ops->close(n);
+		atomic_fetch_add(&progress[id], 1);
+	}
+	return NULL;
+}
+
 static void *consumer(void *arg)
 {
 	int id = (int)(intptr_t)arg;
@@ -474,7 +541,7 @@ static void report(void)
 }
 
 static const char *names[8] = { "unmapper 0", "unmapper 1", "unmapper 2",
-				"churner", "madviser", "consumer" };
+				"churner", "madviser", "consumer", "notifiers" };
 
 /* A C program's thread dump: what each thread was doing, how far it got. */
 static void watchdog(int sig)
@@ -562,16 +629,16 @@ static void reuse_phase(int seconds)
 
 int main(void)
 {
-	void *(*fns[6])(void *) = { unmapper, unmapper, unmapper, churner,
-				     madviser, consumer };
+	void *(*fns[7])(void *) = { unmapper, unmapper, unmapper, churner,
+				     madviser, consumer, notifiers };
 	const char *secs = getenv("UFFD_STRESS_SECONDS");
 	int seconds = secs ? atoi(secs) : 3, i, r;
-	pthread_t th[6];
+	pthread_t th[7];
 	struct uffd_stats st;
 	struct timespec ts;
 	char why[256];
 	unsigned int rs = 4242u;
-	long prog[6];
+	long prog[7];
 
 	pg = sysconf(_SC_PAGESIZE);
 	/* Forces free() to munmap chunks >= 64 KiB (and stops the adaptive threshold). */
@@ -594,25 +661,28 @@ int main(void)
 		long_watch(i, &rs);
 	ok(atomic_load(&fails) == 0, "%d watches on a long-lived mapping", LONG_WATCHES);
 
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 7; i++)
 		pthread_create(&th[i], NULL, fns[i], (void *)(intptr_t)i);
 	ts.tv_sec = seconds;
 	ts.tv_nsec = 0;
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
 	atomic_store(&stop, 1);
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 7; i++)
 		pthread_join(th[i], NULL);
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 7; i++)
 		prog[i] = atomic_load(&progress[i]);
 	report();
 
 	ok(atomic_load(&fails) == 0, "no failure during %d s%s%s", seconds,
 	   atomic_load(&fails) ? ": " : "", fail_msg);
 	ok(prog[0] > 0 && prog[1] > 0 && prog[2] > 0 && prog[3] > 0 &&
-	   prog[4] > 0 && prog[5] > 0,
-	   "every thread made progress (%ld %ld %ld %ld %ld %ld)", prog[0],
-	   prog[1], prog[2], prog[3], prog[4], prog[5]);
+	   prog[4] > 0 && prog[5] > 0 && prog[6] > 0,
+	   "every thread made progress (%ld %ld %ld %ld %ld %ld %ld)", prog[0],
+	   prog[1], prog[2], prog[3], prog[4], prog[5], prog[6]);
+	ok(atomic_load(&second_records) == prog[6] && prog[6] > 0,
+	   "%ld other notifiers opened, watched, saw their own unmap and closed on the shared userfaultfd meanwhile",
+	   prog[6]);
 	ok(atomic_load(&strict_ok) == atomic_load(&unmaps) &&
 	   !atomic_load(&fast_missed) && atomic_load(&unmaps) > 0,
 	   "every unmap of a watched range (%ld) had moved the counter when munmap returned and was drained",
