@@ -3,12 +3,19 @@
  * The userfaultfd backend: kernel-reported unmaps on stock kernels (>= 6.7)
  * without the ummunotify module.
  *
- * How: one userfaultfd per backend, with UFFD_FEATURE_WP_ASYNC and
- * EVENT_UNMAP | EVENT_REMOVE | EVENT_REMAP. Watched memory is registered in
- * write-protect mode only and no page is ever write-protected (the only
- * UFFDIO_WRITEPROTECT we issue has an empty range: events_in_flight()), so no
- * access ever faults into userfaultfd and no thread ever blocks on one. What remains are the non-cooperative events, which the
- * kernel sends for every registered VMA:
+ * How: one userfaultfd per process, with UFFD_FEATURE_WP_ASYNC and
+ * EVENT_UNMAP | EVENT_REMOVE | EVENT_REMAP, shared by every open notifier
+ * (struct uffd_core; the kernel lets only one userfaultfd register a VMA, so
+ * notifiers with a descriptor each could not watch the same memory). Each
+ * notifier (struct ummu_backend) has its own counter page, pollfd, cookies
+ * and record queue; the watches of all of them live in one interval tree, so
+ * an event reaches exactly the watches, of every notifier, whose bytes it
+ * touches, and a registration stays while any of them needs it. Watched
+ * memory is registered in write-protect mode only and no page is ever
+ * write-protected (the only UFFDIO_WRITEPROTECT we issue has an empty range:
+ * events_in_flight()), so no access ever faults into userfaultfd and no
+ * thread ever blocks on one. What remains are the non-cooperative events,
+ * which the kernel sends for every registered VMA:
  *   UFFD_EVENT_UNMAP  munmap, MAP_FIXED over, mremap shrink, brk shrink
  *                     -> UMMU_CAUSE_UNMAP (UMMUNOTIFY_CAUSE_UNMAP)
  *   UFFD_EVENT_REMAP  mremap moved the range away: the old range is reported
@@ -52,15 +59,18 @@
  * Threads and locks (the kernel blocks an unmapping thread until its event
  * has been read from the userfaultfd, so everything below exists to make
  * sure the reader can always read):
- *   reader    a pthread created at open. It poll()s, bumps the counter,
+ *   reader    a pthread created by the first open. It poll()s, bumps the counters,
  *             read()s events into a buffer preallocated inside the backend,
  *             and only then takes `lock`. It never calls malloc/free/munmap/madvise, never
  *             touches watched memory through a faulting access that could
  *             wait (nothing is ever write-protected), never calls the JVM.
- *   lock      protects the watch trees, the event queue and the region tree.
+ *   lock      protects the watch trees, every notifier's queue, the region tree.
  *             Nobody holds it across a system call that can free or unmap
  *             memory, across malloc/free, or across a userfaultfd ioctl: the
  *             only syscalls made under it are eventfd reads and writes.
+ *   core_mutex  (global) creates and destroys the core, counts its users
+ *             and links notifiers in and out of its list; taken before
+ *             reg_lock and lock. The reader never takes it.
  *   reg_lock  serializes the decisions to register/unregister regions with
  *             the ioctls that carry them out, so they reach the kernel in the
  *             order they were decided. It is held across UFFDIO_REGISTER,
@@ -82,7 +92,9 @@
  * guarantee, kept. The kernel (fs/userfaultfd.c, userfaultfd_ctx_read() ->
  * userfaultfd_event_complete()) lets the unmapping thread go when its event
  * is dequeued inside our read(2), before we know what the event is. So the
- * reader bumps the counter (release) *before* read(2), speculatively, and
+ * reader bumps the counter (release) *before* read(2), speculatively (the
+ * counter of every open notifier: it cannot know whose watches the event
+ * hits), and
  * reads one event per read(2), only after poll() has shown it queued: the
  * kernel hands out the oldest event, so the one read was queued before the
  * bump, hence after its thread entered munmap(), and that thread, once
@@ -104,7 +116,8 @@
  * mmap_lock before it queues its event, so a new mapping at the same address
  * can be watched while the old region still claims it. watch() therefore
  * first waits until no event of ours is in flight (settle(), using the
- * kernel's mmap_changing count, which self_test() checks at open), and a
+ * kernel's mmap_changing count, which self_test() checks at open; it never
+ * proceeds without that barrier: it refuses with EAGAIN instead), and a
  * new region is published before it is checked against the VMA, so that an
  * unmap racing with its registration either retires it or shows.
  */
@@ -128,6 +141,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/futex.h>
 #include <linux/userfaultfd.h>
@@ -190,13 +204,34 @@ struct uffd_procmap_query {
 #define UFFD_READER_STACK (256 * 1024)
 #define UFFD_ORPHANS 256
 #define UFFD_REAP_BUDGET 16
-/* settle(): yields, then 50 us naps, before it gives up (100 ms or more). */
+/* settle(): yields, then 50 us naps; refuses after 5 s of events in flight. */
 #define UFFD_SETTLE_YIELDS 64
-#define UFFD_SETTLE_NAPS 2000
+#define UFFD_SETTLE_LIMIT_NS 5000000000LL
+
+struct uffd_core;
+
+/*
+ * One open notifier. Everything it shares with the other notifiers of the
+ * process (the userfaultfd, the reader, the watch and region trees) is in
+ * the core; what is its own is its counter page, its pollfd, its cookies and
+ * its queue of records (both under the core's lock).
+ */
+struct ummu_backend {
+	struct uffd_core *core;
+	struct ummu_backend *next;	/* core->notifiers; the reader follows it */
+	int evfd;		/* pollfd: readable while records are pending */
+	volatile uint64_t *counter;	/* its page; [0] the counter */
+	/* under core->lock: */
+	struct uffd_node *cookies;	/* its watches, by cookie */
+	struct uffd_watch *qhead, *qtail;
+	bool need_last;		/* an INVAL was read since the last LAST */
+	bool signalled;		/* evfd holds a count */
+};
 
 struct uffd_watch {
-	struct uffd_node range;	/* key = start, key2 = cookie, end = end */
-	struct uffd_node byck;	/* key = cookie */
+	struct uffd_node range;	/* key = start, key2 = id, end = end */
+	struct uffd_node byck;	/* key = cookie, in its owner's tree */
+	struct ummu_backend *owner;
 	uint64_t start, end, cookie;
 	/* Event record, coalesced in place (no allocation in the reader). */
 	struct uffd_watch *qnext, *qprev;
@@ -211,18 +246,31 @@ struct uffd_region {
 	struct uffd_region *next;	/* retired list / local lists */
 };
 
-struct ummu_backend {
+/*
+ * The process-wide part: one userfaultfd and one reader for every open
+ * notifier (a VMA can be registered with only one userfaultfd, so two
+ * descriptors could not both watch memory in one VMA). Created by the first
+ * open, torn down by the last close (core_mutex, users).
+ */
+struct uffd_core {
 	int uffd;
-	int evfd;		/* pollfd: readable while records are pending */
 	int stopfd;		/* wakes the reader at close */
 	int mapsfd;		/* /proc/self/maps, for VMA lookups */
+	pid_t pid;		/* the process that created it (fork check) */
+	unsigned int users;	/* open notifiers, under core_mutex */
 	bool changing_probe;	/* settle() can see events in flight */
 	bool procmap_query;	/* PROCMAP_QUERY works on mapsfd */
 	uint64_t features;
 	long page;
-	volatile uint64_t *counter;	/* page; [0] counter, +8 reader seq */
-	uint32_t *seq;
+	uint32_t seq;		/* odd while the reader reads and processes */
 	uint32_t seq_waiters;
+	/*
+	 * Open notifiers, whose counters the reader bumps before each read.
+	 * Changed under core_mutex and lock; the reader walks it without a
+	 * lock (a removed notifier is freed only after the reader's batch in
+	 * progress, if any, is over).
+	 */
+	struct ummu_backend *notifiers;
 	pthread_t reader;
 	bool reader_started;
 	char *stack;		/* the reader's, between two guard pages */
@@ -231,8 +279,8 @@ struct ummu_backend {
 	pthread_mutex_t reg_lock;
 	pthread_mutex_t lock;
 	/* under lock: */
-	struct uffd_node *watches;	/* by range */
-	struct uffd_node *cookies;	/* by cookie */
+	struct uffd_node *watches;	/* every notifier's, by range */
+	uint64_t next_id;	/* tie-breaker key of watches with one start */
 	struct uffd_node *regions;	/* live registered regions, disjoint */
 	struct uffd_region *retired;	/* retired by the reader, to reap */
 	/* Where mremap moved registered VMAs to: registered, untracked. */
@@ -242,14 +290,11 @@ struct ummu_backend {
 	unsigned int norphans;
 	/* under reg_lock: retired regions whose pages may still be registered */
 	struct uffd_region *limbo, *limbo_tail;
-	struct uffd_watch *qhead, *qtail;
-	bool need_last;		/* an INVAL was read since the last LAST */
-	bool signalled;		/* evfd holds a count */
 	uint32_t rng;
 	uint64_t batches;	/* events read (counter bumps) */
 	uint64_t idle_batches;	/* ... of which hit no watch */
 	uint64_t settle_waits;	/* settle() saw events in flight (atomic) */
-	uint64_t settle_giveups;	/* settle() stopped waiting (atomic) */
+	uint64_t settle_giveups;	/* settle() timed out (atomic) */
 	/* uffd_backend_gate(): holds the reader before read(2), for tests */
 	pthread_mutex_t gate;
 	bool gate_closed;
@@ -259,6 +304,9 @@ struct ummu_backend {
 	uint64_t remap_s, remap_e;	/* the REMAP that was the last event */
 	struct uffd_msg msg;
 };
+
+static pthread_mutex_t core_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct uffd_core *the_core;	/* under core_mutex */
 
 static const char *errname(int e)
 {
@@ -449,7 +497,7 @@ static int uffd_probe(char *why, size_t len)
  * ends above addr. -ENOENT when there is none. Called under reg_lock only
  * (may allocate).
  */
-static int vma_find(struct ummu_backend *b, uint64_t addr, bool next,
+static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
 		    uint64_t *vs, uint64_t *ve)
 {
 	char *buf;
@@ -517,7 +565,7 @@ out:
 }
 
 /* The VMA containing addr; -ENOENT when addr is not mapped. */
-static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
+static int vma_at(struct uffd_core *b, uint64_t addr, uint64_t *vs,
 		  uint64_t *ve)
 {
 	return vma_find(b, addr, false, vs, ve);
@@ -529,18 +577,39 @@ static int vma_at(struct ummu_backend *b, uint64_t addr, uint64_t *vs,
  * kind userfaultfd cannot handle, such as a file mapping that now sits where
  * our memory was; per VMA, only that piece fails. Unregistering a VMA that
  * is not registered is a no-op.
+ *
+ * Part of a VMA is left alone while a watch overlaps the VMA: [s, e) is what
+ * we once registered, and a VMA there now may be a newer one that a watch
+ * elsewhere in it relies on (the registered remains of a retired region).
+ * Unregistering part of it would split it: one VMA more, and an mremap() of
+ * the whole range by the application would fail with EFAULT (a move may not
+ * span two VMAs). Returns false when it left such a piece; the caller keeps
+ * the range in limbo until no watch overlaps the VMA.
  */
-static void unregister_range(struct ummu_backend *b, uint64_t s, uint64_t e)
+static bool unregister_range(struct uffd_core *b, uint64_t s, uint64_t e)
 {
 	struct uffdio_range range;
-	uint64_t cur = s, vs, ve;
+	uint64_t cur = s, vs, ve, pe;
+	bool done = true, busy;
 
 	while (cur < e && vma_find(b, cur, true, &vs, &ve) == 0 && vs < e) {
 		range.start = vs > cur ? vs : cur;
-		range.len = (ve < e ? ve : e) - range.start;
+		pe = ve < e ? ve : e;
+		range.len = pe - range.start;
+		if (vs < range.start || ve > pe) {
+			pthread_mutex_lock(&b->lock);
+			busy = uffd_tree_any_overlap(b->watches, vs, ve);
+			pthread_mutex_unlock(&b->lock);
+			if (busy) {
+				done = false;
+				cur = ve;
+				continue;
+			}
+		}
 		ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
 		cur = ve;
 	}
+	return done;
 }
 
 /*
@@ -556,7 +625,7 @@ static void unregister_range(struct ummu_backend *b, uint64_t s, uint64_t e)
  * probe touches nothing. self_test() proves at open that the kernel behaves
  * like that before settle() relies on it.
  */
-static int events_in_flight(struct ummu_backend *b)
+static int events_in_flight(struct uffd_core *b)
 {
 	struct uffdio_writeprotect wp;
 
@@ -566,40 +635,54 @@ static int events_in_flight(struct ummu_backend *b)
 	return errno == EAGAIN ? 1 : errno == EINVAL ? 0 : -1;
 }
 
-static void wait_reader_batch(struct ummu_backend *b);
+static void wait_reader_batch(struct uffd_core *b);
 
 /*
- * Returns once every event the kernel prepared before this call has been
- * processed by the reader, so that the region tree is current.
+ * Returns true once every event the kernel prepared before this call has
+ * been read and processed by the reader, so that the region tree is current
+ * and no such event can reach a watch inserted afterwards.
  *
  * Why: munmap() removes the VMA, drops mmap_lock and only then queues its
  * event. Until the reader has processed it, a region still claims pages
  * that are gone, and a new mapping at the same address (not registered)
  * looks covered: a watch trusted to it would never see its unmap, and the
- * late event would report a live buffer as unmapped.
+ * late event would report the new, live buffer as unmapped (the agent's
+ * false DANGLING).
  *
- * Every event that was in flight when we saw it and is no longer has been
- * read in a reader batch whose sequence was already odd; waiting for an
- * even sequence afterwards covers its processing. Bounded: a thread that
- * is stopped (by a debugger, SIGSTOP) right after its event was read keeps
- * the count up, and so can a storm of unmaps; after 100 ms or more we
- * proceed as without the probe (counted in settle_giveups). Not while the
- * test gate holds the reader: tests that close it want the wait.
+ * The kernel offers no finer barrier: an event prepared before this call
+ * may not even be queued yet (its thread was preempted between
+ * mmap_write_unlock() and queueing it), and mmap_changing counts all
+ * events in flight together. So we wait for a moment when it is zero (every
+ * older event read and its thread resumed); the reader's sequence then
+ * covers the processing of the last one read. Every event in flight
+ * completes without us (its thread waits only for the reader, which waits
+ * for nobody), so the wait ends as soon as the process pauses between
+ * unmaps and madvises of registered memory. Exact, hence no giving up
+ * halfway: after UFFD_SETTLE_LIMIT_NS of uninterrupted events in flight it
+ * returns false and watch() fails with EAGAIN rather than guess (counted in
+ * settle_giveups). While the test gate holds the reader it waits forever:
+ * tests that close it want the wait.
  */
-static void settle(struct ummu_backend *b)
+static bool settle(struct uffd_core *b)
 {
-	struct timespec nap = { 0, 50 * 1000 };
+	struct timespec nap = { 0, 50 * 1000 }, t0, t;
 	unsigned int i;
 
 	for (i = 0; b->changing_probe && events_in_flight(b) == 1; i++) {
-		if (!i)
+		if (!i) {
 			__atomic_add_fetch(&b->settle_waits, 1,
 					   __ATOMIC_RELAXED);
-		if (i >= UFFD_SETTLE_YIELDS + UFFD_SETTLE_NAPS &&
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+		}
+		if (i >= UFFD_SETTLE_YIELDS && !(i & 255) &&
 		    !__atomic_load_n(&b->gate_closed, __ATOMIC_ACQUIRE)) {
-			__atomic_add_fetch(&b->settle_giveups, 1,
-					   __ATOMIC_RELAXED);
-			break;
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if ((t.tv_sec - t0.tv_sec) * 1000000000LL +
+			    (t.tv_nsec - t0.tv_nsec) >= UFFD_SETTLE_LIMIT_NS) {
+				__atomic_add_fetch(&b->settle_giveups, 1,
+						   __ATOMIC_RELAXED);
+				return false;
+			}
 		}
 		wait_reader_batch(b);
 		if (i < UFFD_SETTLE_YIELDS)
@@ -608,6 +691,7 @@ static void settle(struct ummu_backend *b)
 			nanosleep(&nap, NULL);
 	}
 	wait_reader_batch(b);
+	return true;
 }
 
 struct self_test_arg {
@@ -636,7 +720,7 @@ static void *self_test_unmapper(void *arg)
  * see the event only costs the stale-region protection (changing_probe off,
  * reported in uffd_backend_stats).
  */
-static int self_test(struct ummu_backend *b, char *why, size_t len)
+static int self_test(struct uffd_core *b, char *why, size_t len)
 {
 	struct self_test_arg a = { .len = (size_t)b->page, .done = -1 };
 	struct pollfd p[2];
@@ -783,7 +867,7 @@ static void dequeue(struct ummu_backend *b, struct uffd_watch *w)
 /* ---- the reader thread ---- */
 
 struct hit_ctx {
-	struct ummu_backend *b;
+	struct uffd_core *b;
 	uint64_t s, e;
 	uint32_t cause;
 	unsigned int hits;
@@ -815,7 +899,9 @@ static void hit_watch(struct uffd_node *n, void *arg)
 		w->flags = UMMUNOTIFY_EVENT_FLAG_HINT | h->cause;
 		w->hint_start = h->s > w->start ? h->s : w->start;
 		w->hint_end = h->e < w->end ? h->e : w->end;
-		enqueue(h->b, w);
+		enqueue(w->owner, w);
+		/* The records are queued; the reader published the counters. */
+		signal_pollfd(w->owner);
 	} else {
 		w->flags = (w->flags & ~UMMUNOTIFY_EVENT_FLAG_HINT) | h->cause;
 		w->hint_start = w->start;
@@ -829,7 +915,7 @@ static void hit_watch(struct uffd_node *n, void *arg)
  * overlapping it. Allocation-free: retired regions wait on b->retired for a
  * watching thread to free them.
  */
-static void retire_regions(struct ummu_backend *b, uint64_t s, uint64_t e)
+static void retire_regions(struct uffd_core *b, uint64_t s, uint64_t e)
 {
 	struct uffd_node *n = uffd_tree_floor(b->regions, s);
 
@@ -850,7 +936,7 @@ static void retire_regions(struct ummu_backend *b, uint64_t s, uint64_t e)
  * A range the kernel unmapped is no longer a registered orphan (and a later
  * mapping there is not ours to unregister).
  */
-static void forget_orphans(struct ummu_backend *b, uint64_t s, uint64_t e)
+static void forget_orphans(struct uffd_core *b, uint64_t s, uint64_t e)
 {
 	unsigned int i = 0;
 
@@ -863,7 +949,7 @@ static void forget_orphans(struct ummu_backend *b, uint64_t s, uint64_t e)
 }
 
 /* Under lock. Returns 1 when the event hit at least one watch. */
-static unsigned int handle_msg(struct ummu_backend *b,
+static unsigned int handle_msg(struct uffd_core *b,
 			       const struct uffd_msg *m)
 {
 	struct hit_ctx h = { .b = b };
@@ -925,16 +1011,28 @@ static unsigned int handle_msg(struct ummu_backend *b,
 		b->orphans[b->norphans].e = m->arg.remap.to + m->arg.remap.len;
 		b->norphans++;
 	}
-	if (!h.hits)
-		return 0;
-	/* The records are queued; the reader publishes the counter. */
-	signal_pollfd(b);
-	return 1;
+	return h.hits ? 1 : 0;
+}
+
+/*
+ * Before each read(2): the event may hit watches of any notifier, so every
+ * open notifier's counter moves (a notifier it misses pays one empty drain).
+ * Only the reader writes the counters. The list is walked without a lock: a
+ * notifier is unlinked before its close waits for the batch in progress.
+ */
+static void bump_counters(struct uffd_core *b)
+{
+	struct ummu_backend *n;
+
+	/* After the seq increment (see uffd_close), hence SEQ_CST. */
+	for (n = __atomic_load_n(&b->notifiers, __ATOMIC_SEQ_CST); n;
+	     n = __atomic_load_n(&n->next, __ATOMIC_ACQUIRE))
+		__atomic_store_n(n->counter, *n->counter + 1, __ATOMIC_RELEASE);
 }
 
 static void *reader_main(void *arg)
 {
-	struct ummu_backend *b = arg;
+	struct uffd_core *b = arg;
 	struct pollfd p[2] = {
 		{ .fd = b->uffd, .events = POLLIN },
 		{ .fd = b->stopfd, .events = POLLIN },
@@ -969,18 +1067,17 @@ static void *reader_main(void *arg)
 				pthread_mutex_lock(&b->gate);	/* tests only */
 				pthread_mutex_unlock(&b->gate);
 			}
-			__atomic_add_fetch(b->seq, 1, __ATOMIC_SEQ_CST);
-			__atomic_store_n(b->counter, *b->counter + 1,
-					 __ATOMIC_RELEASE);
+			__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
+			bump_counters(b);
 			n = read(b->uffd, &b->msg, sizeof(b->msg));
 			pthread_mutex_lock(&b->lock);
 			b->batches++;
 			if (n != (ssize_t)sizeof(b->msg) || !handle_msg(b, &b->msg))
 				b->idle_batches++;
 			pthread_mutex_unlock(&b->lock);
-			__atomic_add_fetch(b->seq, 1, __ATOMIC_SEQ_CST);
+			__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
 			if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
-				syscall(SYS_futex, b->seq, FUTEX_WAKE_PRIVATE,
+				syscall(SYS_futex, &b->seq, FUTEX_WAKE_PRIVATE,
 					INT_MAX, NULL, NULL, 0);
 		} while (n == (ssize_t)sizeof(b->msg) && poll(p, 1, 0) == 1 &&
 			 (p[0].revents & POLLIN));
@@ -994,15 +1091,15 @@ static void *reader_main(void *arg)
  * value means that event is done; waiting for an even value instead could
  * starve under a stream of events.
  */
-static void wait_reader_batch(struct ummu_backend *b)
+static void wait_reader_batch(struct uffd_core *b)
 {
-	uint32_t s = __atomic_load_n(b->seq, __ATOMIC_ACQUIRE);
+	uint32_t s = __atomic_load_n(&b->seq, __ATOMIC_ACQUIRE);
 
 	if (!(s & 1))
 		return;
 	__atomic_add_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(b->seq, __ATOMIC_SEQ_CST) == s)
-		syscall(SYS_futex, b->seq, FUTEX_WAIT_PRIVATE, s, NULL, NULL, 0);
+	while (__atomic_load_n(&b->seq, __ATOMIC_SEQ_CST) == s)
+		syscall(SYS_futex, &b->seq, FUTEX_WAIT_PRIVATE, s, NULL, NULL, 0);
 	__atomic_sub_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -1012,12 +1109,6 @@ static void free_region_node(struct uffd_node *n, void *arg)
 {
 	(void)arg;
 	free(n);
-}
-
-static void free_watch_node(struct uffd_node *n, void *arg)
-{
-	(void)arg;
-	free((char *)n - offsetof(struct uffd_watch, byck));
 }
 
 static void free_regions(struct uffd_region *r)
@@ -1030,9 +1121,16 @@ static void free_regions(struct uffd_region *r)
 	}
 }
 
-static void release_all(struct ummu_backend *b);
+static void release_all(struct uffd_core *b);
 
-static void uffd_close(struct ummu_backend *b)
+static void free_watch_range(struct uffd_node *n, void *arg)
+{
+	(void)arg;
+	free((char *)n - offsetof(struct uffd_watch, range));
+}
+
+/* The last notifier is gone (or the first open failed): the core goes. */
+static void core_destroy(struct uffd_core *b)
 {
 	uint64_t one = 1;
 
@@ -1051,33 +1149,29 @@ static void uffd_close(struct ummu_backend *b)
 	 */
 	if (b->uffd >= 0)
 		close(b->uffd);
-	if (b->evfd >= 0)
-		close(b->evfd);
 	if (b->stopfd >= 0)
 		close(b->stopfd);
 	if (b->mapsfd >= 0)
 		close(b->mapsfd);
-	uffd_tree_destroy(b->cookies, free_watch_node, NULL);
+	/* Normally empty: every notifier's close took its watches away. */
+	uffd_tree_destroy(b->watches, free_watch_range, NULL);
 	uffd_tree_destroy(b->regions, free_region_node, NULL);
 	free_regions(b->retired);
 	free_regions(b->limbo);
 	pthread_mutex_destroy(&b->lock);
 	pthread_mutex_destroy(&b->reg_lock);
 	pthread_mutex_destroy(&b->gate);
-	if (b->counter)
-		munmap((void *)b->counter, (size_t)b->page);
 	if (b->stack)
 		munmap(b->stack, b->stack_len);
 	munmap(b, sizeof(*b));
 }
 
-static int uffd_open(struct ummu_backend **out, char *why, size_t len)
+static int core_create(struct uffd_core **out, char *why, size_t len)
 {
-	struct ummu_backend *b;
+	struct uffd_core *b;
 	struct uffd_procmap_query q;
 	pthread_attr_t attr;
 	sigset_t all, old;
-	void *page;
 	int ret, fd;
 	uint64_t features = 0;
 
@@ -1100,9 +1194,9 @@ static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 		return ret;
 	}
 	b->uffd = fd;
-	b->evfd = -1;
 	b->stopfd = -1;
 	b->mapsfd = -1;
+	b->pid = getpid();
 	b->features = features;
 	b->page = sysconf(_SC_PAGESIZE);
 	b->rng = 0x9e3779b9u ^ (uint32_t)(uintptr_t)b;
@@ -1110,20 +1204,8 @@ static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 	pthread_mutex_init(&b->reg_lock, NULL);
 	pthread_mutex_init(&b->gate, NULL);
 
-	page = mmap(NULL, (size_t)b->page, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (page == MAP_FAILED) {
-		ret = -errno;
-		say(why, len, "mmap(%ld) for the counter page: %s", b->page,
-		    strerror(-ret));
-		goto fail;
-	}
-	b->counter = page;
-	b->seq = (uint32_t *)((char *)page + UFFD_SEQ_OFFSET);
-
-	b->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	b->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->evfd < 0 || b->stopfd < 0) {
+	if (b->stopfd < 0) {
 		ret = -errno;
 		say(why, len, "eventfd: %s", strerror(-ret));
 		goto fail;
@@ -1137,7 +1219,7 @@ static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 	}
 	memset(&q, 0, sizeof(q));
 	q.size = sizeof(q);
-	q.query_addr = (uint64_t)(uintptr_t)page;
+	q.query_addr = (uint64_t)(uintptr_t)b;
 	b->procmap_query = ioctl(b->mapsfd, UFFD_PROCMAP_QUERY, &q) == 0 &&
 			   q.vma_start <= q.query_addr &&
 			   q.query_addr < q.vma_end;
@@ -1183,8 +1265,143 @@ static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 	*out = b;
 	return 0;
 fail:
-	uffd_close(b);
+	core_destroy(b);
 	return ret;
+}
+
+/* The notifier lives in its counter page, after the counter. */
+#define UFFD_NOTIFIER_OFFSET 64
+
+/*
+ * A notifier: its own counter page and pollfd, on the process's core
+ * (created here by the first open).
+ */
+static int uffd_open(struct ummu_backend **out, char *why, size_t len)
+{
+	struct ummu_backend *n;
+	struct uffd_core *c;
+	long pg = sysconf(_SC_PAGESIZE);
+	char *page;
+	int ret;
+
+	*out = NULL;
+	/* Our own mapping: the reader writes the counter, never a user's heap. */
+	page = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED) {
+		ret = -errno;
+		say(why, len, "mmap(%ld) for the counter page: %s", pg,
+		    strerror(-ret));
+		return ret;
+	}
+	n = (struct ummu_backend *)(page + UFFD_NOTIFIER_OFFSET);
+	n->counter = (volatile uint64_t *)page;
+	n->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (n->evfd < 0) {
+		ret = -errno;
+		say(why, len, "eventfd: %s", strerror(-ret));
+		munmap(page, (size_t)pg);
+		return ret;
+	}
+
+	pthread_mutex_lock(&core_mutex);
+	c = the_core;
+	if (c && c->pid != getpid()) {
+		/*
+		 * Inherited through fork(): its reader lives in the parent and
+		 * the kernel dropped its registrations here. Leave it (this
+		 * copy of it is the child's own memory, its descriptors only
+		 * references) and start afresh.
+		 */
+		c = NULL;
+		the_core = NULL;
+	}
+	if (!c) {
+		ret = core_create(&c, why, len);
+		if (ret) {
+			pthread_mutex_unlock(&core_mutex);
+			close(n->evfd);
+			munmap(page, (size_t)pg);
+			return ret;
+		}
+		the_core = c;
+	}
+	c->users++;
+	n->core = c;
+	pthread_mutex_lock(&c->lock);
+	n->next = c->notifiers;
+	__atomic_store_n(&c->notifiers, n, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&core_mutex);
+	*out = n;
+	return 0;
+}
+
+static void remove_watch(struct ummu_backend *n, struct uffd_watch *w);
+static void collect_unused(struct uffd_core *b, uint64_t ps, uint64_t pe,
+			   struct uffd_region **out);
+static void drop_regions(struct uffd_core *b, struct uffd_region *r);
+static void reap(struct uffd_core *b, unsigned int budget);
+
+/*
+ * Its watches go, then whatever no watch of any notifier overlaps is
+ * unregistered (the other notifiers keep theirs, and their registrations).
+ * The last close also takes the core down.
+ */
+static void uffd_close(struct ummu_backend *n)
+{
+	struct uffd_core *b;
+	struct uffd_region *unused = NULL;
+	struct uffd_watch *w, *dead = NULL;
+	struct ummu_backend **pp;
+	bool others;
+
+	if (!n)
+		return;
+	b = n->core;
+	pthread_mutex_lock(&b->reg_lock);
+	pthread_mutex_lock(&b->lock);
+	while (n->cookies) {
+		w = (struct uffd_watch *)((char *)n->cookies -
+					  offsetof(struct uffd_watch, byck));
+		remove_watch(n, w);
+		w->qnext = dead;
+		dead = w;
+	}
+	others = b->watches != NULL;
+	pthread_mutex_unlock(&b->lock);
+	if (!others)
+		(void)settle(b);	/* as the last unwatch does */
+	pthread_mutex_lock(&b->lock);
+	collect_unused(b, 0, UINT64_MAX, &unused);
+	pthread_mutex_unlock(&b->lock);
+	drop_regions(b, unused);
+	reap(b, 0);
+	pthread_mutex_unlock(&b->reg_lock);
+	while ((w = dead)) {
+		dead = w->qnext;
+		free(w);
+	}
+
+	pthread_mutex_lock(&core_mutex);
+	pthread_mutex_lock(&b->lock);
+	for (pp = &b->notifiers; *pp; pp = &(*pp)->next)
+		if (*pp == n) {
+			__atomic_store_n(pp, n->next, __ATOMIC_SEQ_CST);
+			break;
+		}
+	pthread_mutex_unlock(&b->lock);
+	/* The reader may be bumping our counter right now: let it finish. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	wait_reader_batch(b);
+	if (--b->users == 0) {
+		if (the_core == b)
+			the_core = NULL;
+		core_destroy(b);
+	}
+	pthread_mutex_unlock(&core_mutex);
+	close(n->evfd);
+	munmap((void *)n->counter, (size_t)sysconf(_SC_PAGESIZE));
 }
 
 static uint32_t uffd_capabilities(const struct ummu_backend *b)
@@ -1196,7 +1413,7 @@ static uint32_t uffd_capabilities(const struct ummu_backend *b)
 
 /* ---- watch / unwatch ---- */
 
-static uint32_t next_prio(struct ummu_backend *b)
+static uint32_t next_prio(struct uffd_core *b)
 {
 	/* xorshift32, under lock */
 	uint32_t x = b->rng;
@@ -1208,12 +1425,16 @@ static uint32_t next_prio(struct ummu_backend *b)
 	return x;
 }
 
-static void insert_watch(struct ummu_backend *b, struct uffd_watch *w)
+static void insert_watch(struct ummu_backend *n, struct uffd_watch *w)
 {
+	struct uffd_core *b = n->core;
+
+	w->owner = n;
+	w->range.key2 = b->next_id++;
 	w->range.prio = next_prio(b);
 	w->byck.prio = next_prio(b);
 	b->watches = uffd_tree_insert(b->watches, &w->range);
-	b->cookies = uffd_tree_insert(b->cookies, &w->byck);
+	n->cookies = uffd_tree_insert(n->cookies, &w->byck);
 }
 
 /*
@@ -1222,7 +1443,7 @@ static void insert_watch(struct ummu_backend *b, struct uffd_watch *w)
  * region before it or 0, hi = start of the region after it or UINT64_MAX).
  * Returns false when [ps, pe) is covered.
  */
-static bool first_gap(struct ummu_backend *b, uint64_t ps, uint64_t pe,
+static bool first_gap(struct uffd_core *b, uint64_t ps, uint64_t pe,
 		      uint64_t *gs, uint64_t *lo, uint64_t *hi)
 {
 	uint64_t at = ps;
@@ -1246,6 +1467,9 @@ static bool first_gap(struct ummu_backend *b, uint64_t ps, uint64_t pe,
 	return false;
 }
 
+static const char settle_refusal[] =
+	"unmaps or madvise of registered memory kept events in flight for 5 s without a pause: an unmap older than this watch could still be unread, so it cannot be told from the watch's own";
+
 static const char *register_refusal(int e)
 {
 	switch (e) {
@@ -1262,8 +1486,10 @@ static const char *register_refusal(int e)
 	}
 }
 
-/* Under reg_lock (not lock): unregisters and frees. */
-static void drop_regions(struct ummu_backend *b, struct uffd_region *r)
+static void limbo_append(struct uffd_core *b, struct uffd_region *r);
+
+/* Under reg_lock (not lock): unregisters and frees (or leaves in limbo). */
+static void drop_regions(struct uffd_core *b, struct uffd_region *r)
 {
 	while (r) {
 		struct uffd_region *next = r->next;
@@ -1273,8 +1499,10 @@ static void drop_regions(struct ummu_backend *b, struct uffd_region *r)
 		 * event because the region was no longer in the tree, and the
 		 * pages are gone anyway): nothing to do there.
 		 */
-		unregister_range(b, r->node.key, r->node.end);
-		free(r);
+		if (unregister_range(b, r->node.key, r->node.end))
+			free(r);
+		else
+			limbo_append(b, r);	/* part of a VMA in use */
 		r = next;
 	}
 }
@@ -1283,7 +1511,7 @@ static void drop_regions(struct ummu_backend *b, struct uffd_region *r)
  * Under lock: detaches the regions overlapping [ps, pe) that no watch
  * overlaps any more, onto *out. The caller unregisters them after unlocking.
  */
-static void collect_unused(struct ummu_backend *b, uint64_t ps, uint64_t pe,
+static void collect_unused(struct uffd_core *b, uint64_t ps, uint64_t pe,
 			   struct uffd_region **out)
 {
 	struct uffd_node *n = uffd_tree_floor(b->regions, ps);
@@ -1313,25 +1541,28 @@ static void collect_unused(struct ummu_backend *b, uint64_t ps, uint64_t pe,
  * around live regions, which carry their own watches. Bounded work per
  * call, so one unwatch never pays for a long backlog.
  */
-static void unregister_untracked(struct ummu_backend *b, uint64_t s,
+static bool unregister_untracked(struct uffd_core *b, uint64_t s,
 				 uint64_t e)
 {
 	uint64_t cur = s, gs, lo, hi, ge;
+	bool done = true;
 
 	while (cur < e) {
 		pthread_mutex_lock(&b->lock);
 		if (!first_gap(b, cur, e, &gs, &lo, &hi)) {
 			pthread_mutex_unlock(&b->lock);
-			return;
+			break;
 		}
 		pthread_mutex_unlock(&b->lock);
 		ge = hi < e ? hi : e;
-		unregister_range(b, gs, ge);
+		if (!unregister_range(b, gs, ge))
+			done = false;
 		cur = ge;
 	}
+	return done;
 }
 
-static void limbo_append(struct ummu_backend *b, struct uffd_region *r)
+static void limbo_append(struct uffd_core *b, struct uffd_region *r)
 {
 	r->next = NULL;
 	if (b->limbo_tail)
@@ -1349,7 +1580,7 @@ static void limbo_append(struct ummu_backend *b, struct uffd_region *r)
  * sends its events), so an entry that any watch overlaps waits at the back
  * of the list.
  */
-static void limbo_collect(struct ummu_backend *b)
+static void limbo_collect(struct uffd_core *b)
 {
 	struct uffd_region *r, *next;
 
@@ -1381,7 +1612,7 @@ static void limbo_collect(struct ummu_backend *b)
 	}
 }
 
-static void reap(struct ummu_backend *b, unsigned int budget)
+static void reap(struct uffd_core *b, unsigned int budget)
 {
 	struct uffd_region *r;
 	bool busy;
@@ -1399,11 +1630,10 @@ static void reap(struct ummu_backend *b, unsigned int budget)
 		busy = uffd_tree_any_overlap(b->watches, r->node.key,
 					     r->node.end);
 		pthread_mutex_unlock(&b->lock);
-		if (busy) {
+		if (busy || !unregister_untracked(b, r->node.key, r->node.end)) {
 			limbo_append(b, r);
 			continue;
 		}
-		unregister_untracked(b, r->node.key, r->node.end);
 		free(r);
 	}
 }
@@ -1415,7 +1645,7 @@ static void reap(struct ummu_backend *b, unsigned int budget)
  * data); were any of it in a registered VMA, the kernel would make the
  * exiting reader wait for an event that only it could read.
  */
-static void release_all(struct ummu_backend *b)
+static void release_all(struct uffd_core *b)
 {
 	struct uffd_region *r, *list = NULL;
 
@@ -1439,17 +1669,20 @@ static void release_all(struct ummu_backend *b)
 	pthread_mutex_unlock(&b->reg_lock);
 }
 
-static void remove_watch(struct ummu_backend *b, struct uffd_watch *w)
+static void remove_watch(struct ummu_backend *n, struct uffd_watch *w)
 {
-	b->cookies = uffd_tree_erase(b->cookies, &w->byck);
+	struct uffd_core *b = n->core;
+
+	n->cookies = uffd_tree_erase(n->cookies, &w->byck);
 	b->watches = uffd_tree_erase(b->watches, &w->range);
-	dequeue(b, w);
-	unsignal_pollfd(b);
+	dequeue(n, w);
+	unsignal_pollfd(n);
 }
 
-static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
+static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		      uint64_t cookie, char *why, size_t len)
 {
+	struct uffd_core *b = n->core;
 	uint64_t pmask = (uint64_t)b->page - 1;
 	uint64_t ps, pe, gs, lo, hi, vs, ve, vs2, ve2, rs, re;
 	struct uffd_watch *w;
@@ -1472,7 +1705,11 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 	pe = (end + pmask) & ~pmask;
 
 	/* Make the region tree current (and keep stale events off us). */
-	settle(b);
+	if (!settle(b)) {
+		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",
+		    start, end, settle_refusal);
+		return -EAGAIN;
+	}
 
 	w = calloc(1, sizeof(*w));
 	if (!w) {
@@ -1483,13 +1720,12 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 	w->end = end;
 	w->cookie = cookie;
 	w->range.key = start;
-	w->range.key2 = cookie;
 	w->range.end = end;
 	w->byck.key = cookie;
 
 	/* Fast path: every page already lies in a live region. */
 	pthread_mutex_lock(&b->lock);
-	if (uffd_tree_find(b->cookies, cookie, 0)) {
+	if (uffd_tree_find(n->cookies, cookie, 0)) {
 		pthread_mutex_unlock(&b->lock);
 		free(w);
 		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EINVAL, cookie %" PRIu64 " is already watched",
@@ -1497,7 +1733,7 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 		return -EINVAL;
 	}
 	if (!first_gap(b, ps, pe, &gs, &lo, &hi)) {
-		insert_watch(b, w);
+		insert_watch(n, w);
 		pthread_mutex_unlock(&b->lock);
 		return 0;
 	}
@@ -1507,7 +1743,7 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 	ret = -EAGAIN;
 	for (;;) {
 		pthread_mutex_lock(&b->lock);
-		if (uffd_tree_find(b->cookies, cookie, 0)) {
+		if (uffd_tree_find(n->cookies, cookie, 0)) {
 			pthread_mutex_unlock(&b->lock);
 			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EINVAL, cookie %" PRIu64 " is already watched",
 			    start, end, cookie);
@@ -1516,7 +1752,7 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 		}
 		if (!first_gap(b, ps, pe, &gs, &lo, &hi)) {
 			/* Covered, under the same lock the reader retires in. */
-			insert_watch(b, w);
+			insert_watch(n, w);
 			w = NULL;
 			pthread_mutex_unlock(&b->lock);
 			ret = 0;
@@ -1571,17 +1807,21 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 		r->node.prio = next_prio(b);
 		b->regions = uffd_tree_insert(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
-		settle(b);
+		made_regions = true;	/* undone below if the watch fails */
+		if (!settle(b)) {
+			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",
+			    start, end, settle_refusal);
+			ret = -EAGAIN;
+			break;
+		}
 		same = vma_at(b, rs, &vs2, &ve2) == 0 && vs2 <= rs && ve2 >= re;
 		pthread_mutex_lock(&b->lock);
 		live = uffd_tree_find(b->regions, rs, 0) == &r->node;
 		if (live && !same)
 			b->regions = uffd_tree_erase(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
-		if (live && same) {
-			made_regions = true;
+		if (live && same)
 			continue;
-		}
 		/*
 		 * What is left of it may still be registered: reap() decides.
 		 * (Not live: the reader retired it, it is on its way there.)
@@ -1608,8 +1848,9 @@ static int uffd_watch(struct ummu_backend *b, uint64_t start, uint64_t end,
 	return ret;
 }
 
-static int uffd_unwatch(struct ummu_backend *b, uint64_t cookie)
+static int uffd_unwatch(struct ummu_backend *nb, uint64_t cookie)
 {
+	struct uffd_core *b = nb->core;
 	uint64_t pmask = (uint64_t)b->page - 1;
 	struct uffd_region *unused = NULL;
 	struct uffd_node *n;
@@ -1618,28 +1859,30 @@ static int uffd_unwatch(struct ummu_backend *b, uint64_t cookie)
 
 	pthread_mutex_lock(&b->reg_lock);
 	pthread_mutex_lock(&b->lock);
-	n = uffd_tree_find(b->cookies, cookie, 0);
+	n = uffd_tree_find(nb->cookies, cookie, 0);
 	if (!n) {
 		pthread_mutex_unlock(&b->lock);
 		pthread_mutex_unlock(&b->reg_lock);
 		return -EINVAL;
 	}
 	w = (struct uffd_watch *)((char *)n - offsetof(struct uffd_watch, byck));
-	remove_watch(b, w);
+	remove_watch(nb, w);
 	/*
 	 * The last watch gone: nothing may stay registered. A closed Java
 	 * notifier unwatches everything but keeps the descriptor until a
 	 * cleaner runs, and a leftover registration would meanwhile make
 	 * other userfaultfd users in the process fail with EBUSY.
 	 */
-	last = !b->cookies;
+	last = !b->watches;	/* no notifier watches anything */
 	if (last) {
 		/*
 		 * Events in flight (an mremap's REMAP noting an orphan, an
-		 * UNMAP retiring a region) must land before the sweep.
+		 * UNMAP retiring a region) must land before the sweep. After
+		 * a timeout the sweep goes ahead: at worst it unregisters what
+		 * is being unmapped anyway.
 		 */
 		pthread_mutex_unlock(&b->lock);
-		settle(b);
+		(void)settle(b);
 		pthread_mutex_lock(&b->lock);
 		collect_unused(b, 0, UINT64_MAX, &unused);
 	}
@@ -1662,8 +1905,8 @@ static ssize_t uffd_read(struct ummu_backend *b, struct ummunotify_event *buf,
 	struct uffd_watch *w;
 	size_t n = 0;
 
-	wait_reader_batch(b);
-	pthread_mutex_lock(&b->lock);
+	wait_reader_batch(b->core);
+	pthread_mutex_lock(&b->core->lock);
 	while (n < max && (w = b->qhead)) {
 		dequeue(b, w);
 		buf[n].type = UMMUNOTIFY_EVENT_TYPE_INVAL;
@@ -1684,7 +1927,7 @@ static ssize_t uffd_read(struct ummu_backend *b, struct ummunotify_event *buf,
 		n++;
 	}
 	unsignal_pollfd(b);
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->core->lock);
 	return (ssize_t)n;
 }
 
@@ -1704,16 +1947,18 @@ static size_t count_nodes(const struct uffd_node *t)
 }
 
 __attribute__((visibility("hidden")))
-void uffd_backend_stats(struct ummu_backend *b, struct uffd_stats *st)
+void uffd_backend_stats(struct ummu_backend *n, struct uffd_stats *st)
 {
+	struct uffd_core *b = n->core;
 	const struct uffd_watch *w;
 	const struct uffd_region *r;
 
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&b->lock);
-	st->watches = count_nodes(b->cookies);
+	st->watches = count_nodes(n->cookies);
+	st->all_watches = count_nodes(b->watches);
 	st->regions = count_nodes(b->regions);
-	for (w = b->qhead; w; w = w->qnext)
+	for (w = n->qhead; w; w = w->qnext)
 		st->queued++;
 	st->batches = b->batches;
 	st->idle_batches = b->idle_batches;
@@ -1729,11 +1974,14 @@ void uffd_backend_stats(struct ummu_backend *b, struct uffd_stats *st)
 	st->settle_waits = __atomic_load_n(&b->settle_waits, __ATOMIC_RELAXED);
 	st->settle_giveups = __atomic_load_n(&b->settle_giveups, __ATOMIC_RELAXED);
 	st->features = b->features;
+	st->core = b;
 }
 
 __attribute__((visibility("hidden")))
-void uffd_backend_gate(struct ummu_backend *b, int closed)
+void uffd_backend_gate(struct ummu_backend *n, int closed)
 {
+	struct uffd_core *b = n->core;
+
 	if (closed) {
 		pthread_mutex_lock(&b->gate);
 		__atomic_store_n(&b->gate_closed, true, __ATOMIC_RELEASE);

@@ -11,15 +11,15 @@
 #include "ummu_backend.h"
 
 /*
- * Offset in the counter page of the reader's sequence (odd while the reader
- * reads and processes an event); read() and watch() wait for it.
+ * Every open notifier of the process shares one userfaultfd, reader and set
+ * of registrations (the "core"); each has its own counter page, watches and
+ * queue. Per notifier: watches, queued. Process-wide: the rest.
  */
-#define UFFD_SEQ_OFFSET 8
-
 struct uffd_stats {
-	size_t watches;		/* live watches */
+	size_t watches;		/* this notifier's live watches */
+	size_t all_watches;	/* every notifier's */
 	size_t regions;		/* live registered regions */
-	size_t queued;		/* watches with a pending record */
+	size_t queued;		/* its watches with a pending record */
 	size_t limbo;		/* retired ranges not yet unregistered */
 	size_t orphans;		/* mremap destinations not yet taken up */
 	int procmap_query;	/* VMA lookups use PROCMAP_QUERY */
@@ -28,7 +28,8 @@ struct uffd_stats {
 	unsigned long long batches;	/* events read = counter bumps */
 	unsigned long long idle_batches;	/* ... that hit no watch */
 	unsigned long long settle_waits;	/* watch() saw events in flight */
-	unsigned long long settle_giveups;	/* watch() stopped waiting */
+	unsigned long long settle_giveups;	/* watch() refused: 5 s of events in flight */
+	const void *core;	/* identifies the shared core */
 };
 
 void uffd_backend_stats(struct ummu_backend *b, struct uffd_stats *st);

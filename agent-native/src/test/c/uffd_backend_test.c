@@ -984,6 +984,167 @@ static void test_last_unwatch_cleans(void)
 	munmap(t, 4 * pg);
 }
 
+/*
+ * Two notifiers in one process (the agent and an application's own, say)
+ * share one userfaultfd: both can watch the same bytes and both get the
+ * event, each in its own queue with its own counter; closing one leaves the
+ * other working. Leaves the second one in b for the cases after it.
+ */
+static void test_two_notifiers(void)
+{
+	struct ummu_backend *b1 = b, *b2 = NULL;
+	struct uffd_stats s1, s2;
+	char *p = map(4), *q = map(2);
+	uint64_t c1, c2;
+	int r, n, last_seen;
+	uint64_t last;
+
+	r = ops->open(&b2, why, sizeof(why));
+	if (!ok(r == 0, "a second notifier opens: %d %s", r, why))
+		return;
+	uffd_backend_stats(b1, &s1);
+	uffd_backend_stats(b2, &s2);
+	ok(s1.core == s2.core && s1.watches == 0 && s2.watches == 0,
+	   "one userfaultfd and reader for both notifiers");
+	ok(watch(p + 8, p + pg + 8, 700) == 0, "notifier 1 watches [p+8, p+pg+8)");
+	why[0] = 0;
+	r = (ops->watch)(b2, A(p + 16), A(p + 2 * pg), 700, why, sizeof(why));
+	ok(r == 0, "notifier 2 watches [p+16, p+2pg) of the same mapping under the same cookie (%d %s)",
+	   r, why);
+	uffd_backend_stats(b1, &s1);
+	ok(s1.watches == 1 && s1.all_watches == 2 && s1.regions == 1,
+	   "one registration shared by both (%zu watches, %zu in all, %zu regions)",
+	   s1.watches, s1.all_watches, s1.regions);
+	c1 = counter();
+	b = b2;
+	c2 = counter();
+	b = b1;
+	munmap(p, pg);
+	expect_one("notifier 1 sees the unmap", 700, HINT | CAUSE_UNMAP,
+		   A(p) + 8, A(p) + pg, c1);
+	b = b2;
+	expect_one("notifier 2 sees the same unmap", 700, HINT | CAUSE_UNMAP,
+		   A(p) + 16, A(p) + pg, c2);
+	b = b1;
+
+	/* An event that hits notifier 1 only: no record for notifier 2. */
+	ok(watch(p + 3 * pg, p + 4 * pg, 701) == 0, "notifier 1 watches the last page");
+	c1 = counter();
+	munmap(p + 3 * pg, pg);
+	expect_one("notifier 1: its own watch", 701, HINT | CAUSE_UNMAP,
+		   A(p) + 3 * pg, A(p) + 4 * pg, c1);
+	b = b2;
+	n = drain(&last_seen, &last);
+	b = b1;
+	ok(n == 0, "notifier 2: no record for a watch of notifier 1 (%d)", n);
+
+	/* Unwatching in one notifier leaves the other's watch alone. */
+	ok(watch(q, q + pg, 702) == 0, "notifier 1 watches q");
+	why[0] = 0;
+	ok((ops->watch)(b2, A(q), A(q) + pg, 702, why, sizeof(why)) == 0,
+	   "notifier 2 watches q");
+	ops->unwatch(b1, 702);
+	ops->unwatch(b1, 700);
+	ops->unwatch(b1, 701);
+	ok(uw_vmas() >= 1, "notifier 1 unwatched all: notifier 2's registrations stay (%d VMAs)",
+	   uw_vmas());
+
+	/* Notifier 1 closes; notifier 2 keeps working. */
+	ops->close(b1);
+	b = b2;
+	c2 = counter();
+	munmap(q, pg);
+	expect_one("notifier 1 closed: notifier 2 still sees the unmap", 702,
+		   HINT | CAUSE_UNMAP, A(q), A(q) + pg, c2);
+	ops->unwatch(b2, 702);
+	ops->unwatch(b2, 700);
+	uffd_backend_stats(b2, &s2);
+	ok(s2.all_watches == 0 && s2.regions == 0 && uw_vmas() == 0,
+	   "all unwatched: nothing registered (%zu regions, %d VMAs)",
+	   s2.regions, uw_vmas());
+	c2 = counter();
+	why[0] = 0;
+	ok(watch(p + pg, p + 2 * pg, 703) == 0, "notifier 2 watches afresh: %s", why);
+	munmap(p + pg, pg);
+	expect_one("and sees its unmap", 703, HINT | CAUSE_UNMAP, A(p) + pg,
+		   A(p) + 2 * pg, c2);
+	ops->unwatch(b2, 703);
+	munmap(p + 2 * pg, pg);
+	munmap(q + pg, pg);
+}
+
+/* The VMA containing addr, from /proc/self/maps; 0 when unmapped. */
+static int vma_of(const void *addr, uint64_t *vs, uint64_t *ve)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long long s, e;
+	char line[512];
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx-%llx", &s, &e) == 2 && s <= A(addr) &&
+		    A(addr) < e) {
+			*vs = s;
+			*ve = e;
+			found = 1;
+		}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Clean-up of stale ranges never splits a VMA a watch relies on. A retired
+ * region's range [24, 32) (its mapping gone) is waiting to be unregistered
+ * while a new mapping there merged into one VMA [8, 32) that is registered
+ * (the remains of a retired region) and watched at page 16. Unregistering
+ * [24, 32) then would split that VMA, and the application's mremap() of
+ * pages [16, 32) would fail (EFAULT: a move may not span two VMAs).
+ */
+static void test_no_split_of_watched_vma(void)
+{
+	char *v = map(32), *z = map(1), *m, *t;
+	uint64_t vs = 0, ve = 0;
+	int r;
+
+	ok(watch(z, z + 1, 800) == 0, "a watch elsewhere, so none below is the last");
+	mprotect(v + 24 * pg, 8 * pg, PROT_READ);
+	r = watch(v + 24 * pg + 1, v + 25 * pg, 801);
+	ok(r == 0, "watch in a VMA of its own [24, 32): %s", why);
+	munmap(v + 24 * pg, 8 * pg);	/* retires that region; watch 801 stays */
+	ops->read(b, ev, 256);
+	m = mmap(v + 24 * pg, 8 * pg, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	vma_of(v + 16 * pg, &vs, &ve);
+	ok(m == v + 24 * pg && vs == A(v) && ve == A(v) + 32 * pg,
+	   "a new mapping at [24, 32) merged into one VMA [0, 32)");
+	ok(watch(v + 16 * pg + 1, v + 17 * pg, 802) == 0,
+	   "watch at page 16 registers that VMA: %s", why);
+	munmap(v, 8 * pg);	/* retires it; [8, 32) stays registered */
+	ops->read(b, ev, 256);
+	ops->unwatch(b, 801);	/* [24, 32) no longer watched: cleaned up */
+	vs = ve = 0;
+	vma_of(v + 16 * pg, &vs, &ve);
+	ok(vs == A(v) + 8 * pg && ve == A(v) + 32 * pg,
+	   "the watched VMA is still one: pages [%" PRId64 ", %" PRId64 "), want [8, 32)",
+	   (int64_t)(vs - A(v)) / pg, (int64_t)(ve - A(v)) / pg);
+	t = mmap(NULL, 16 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	m = mremap(v + 16 * pg, 16 * pg, 16 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, t);
+	ok(m == t, "mremap of the watched pages [16, 32) works (%s)",
+	   m == MAP_FAILED ? strerror(errno) : "moved");
+	ops->read(b, ev, 256);
+	ops->unwatch(b, 802);
+	ops->unwatch(b, 800);
+	munmap(m == t ? t : v + 16 * pg, 16 * pg);
+	if (m != t)
+		munmap(t, 16 * pg);
+	munmap(v + 8 * pg, 8 * pg);
+	munmap(z, pg);
+	ops->read(b, ev, 256);
+	ok(uw_vmas() == 0, "nothing left registered (%d)", uw_vmas());
+}
+
 static void test_close_releases(void)
 {
 	char *p = map(16);
@@ -1044,6 +1205,8 @@ int main(void)
 	test_bad_ranges();
 	test_100k();
 	test_last_unwatch_cleans();
+	test_no_split_of_watched_vma();
+	test_two_notifiers();
 	test_close_releases();
 	ok(atomic_load(&uffd_reader_calls) == 0,
 	   "the reader thread called no malloc, calloc, realloc, free, munmap or madvise (%d calls)",

@@ -67,7 +67,7 @@ static struct slot *slots;
 
 /* Failures and progress, printed by the watchdog and at the end. */
 static atomic_long heap_frees, fails, unmaps, fast_missed, strict_ok,
-	records, remaps, madvises, churns, drains;
+	records, remaps, madvises, churns, drains, stale, missed;
 static atomic_long progress[8];
 /* What each thread is doing, for the watchdog's dump. */
 static const char *_Atomic doing[8];
@@ -159,10 +159,12 @@ static void drain_locked(void)
 			    (ev[i].flags & ~(CAUSES | UMMUNOTIFY_EVENT_FLAG_HINT)))
 				fail("record for %" PRIu64 ": flags 0x%x, want HINT and causes among UNMAP, REMAP, REMOVE",
 				     (uint64_t)ev[i].user_cookie_counter, ev[i].flags);
-			if (sl->check_stale && !atomic_load(&sl->armed))
+			if (sl->check_stale && !atomic_load(&sl->armed)) {
+				atomic_fetch_add(&stale, 1);
 				fail("record for %" PRIu64 " [0x%" PRIx64 ", 0x%" PRIx64 ") flags 0x%x before its owner unmapped it: a stale event",
 				     (uint64_t)ev[i].user_cookie_counter, sl->start,
 				     sl->end, ev[i].flags);
+			}
 			atomic_store(&sl->seen, 1);
 		}
 	}
@@ -192,15 +194,17 @@ static void after_unmap(int id, uint64_t c, uint64_t before)
 {
 	if (counter() == before) {
 		atomic_fetch_add(&fast_missed, 1);
+		atomic_fetch_add(&missed, 1);
 		fail("cookie %" PRIu64 ": counter still %" PRIu64 " when munmap returned",
 		     c, before);
 	}
 	doing[id] = "drain after unmap";
 	pthread_mutex_lock(&drain_lock);
 	drain_locked();
-	if (!atomic_load(&slots[c % NSLOTS].seen))
+	if (!atomic_load(&slots[c % NSLOTS].seen)) {
+		atomic_fetch_add(&missed, 1);
 		fail("cookie %" PRIu64 ": no record after munmap returned", c);
-	else
+	} else
 		atomic_fetch_add(&strict_ok, 1);
 	pthread_mutex_unlock(&drain_lock);
 	atomic_fetch_add(&unmaps, 1);
@@ -366,6 +370,93 @@ static void *consumer(void *arg)
 	return NULL;
 }
 
+/*
+ * Address reuse under a storm of events. munmap() removes the mapping and
+ * drops mmap_lock before its UNMAP is queued and read; meanwhile another
+ * thread's mmap() of the same size gets the same address and watches it. The
+ * old event must not reach the new watch (a stale record, or "DANGLING" in
+ * the agent), and the new mapping must be registered (else its own munmap
+ * goes unseen). Stormers keep REMOVE events in flight for 150 ms bursts,
+ * which is what makes a watch wait a long time for the old event.
+ */
+#define REUSE_PAGES 16
+
+static atomic_int reuse_stop;
+
+static void *reuser(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	size_t len = REUSE_PAGES * (size_t)pg;
+	uint64_t c, before;
+	char *p;
+
+	while (!atomic_load(&reuse_stop)) {
+		doing[id] = "mmap";
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			continue;
+		p[0] = 1;
+		doing[id] = "watch (reuse)";
+		c = new_watch((uint64_t)(uintptr_t)p, (uint64_t)(uintptr_t)p + len, 1);
+		if (c)
+			arm(c);
+		before = counter();
+		doing[id] = "munmap";
+		munmap(p, len);
+		if (c) {
+			after_unmap(id, c, before);
+			doing[id] = "unwatch";
+			unwatch(c);
+		}
+		atomic_fetch_add(&progress[id], 1);
+	}
+	return NULL;
+}
+
+static void *stormer(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	unsigned int r = 31337u + (unsigned int)id;
+	struct timespec t0, t, pause = { 0, 5 * 1000 * 1000 };
+	size_t off;
+	int i;
+
+	while (!atomic_load(&reuse_stop)) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		doing[id] = "madvise storm";
+		do {
+			for (i = 0; i < 64; i++) {
+				off = (size_t)(rnd(&r) % LONG_PAGES) * (size_t)pg;
+				madvise(long_map + off, (size_t)pg, MADV_DONTNEED);
+			}
+			atomic_fetch_add(&madvises, 64);
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		} while ((t.tv_sec - t0.tv_sec) * 1000000000L +
+			 (t.tv_nsec - t0.tv_nsec) < 150000000L &&
+			 !atomic_load(&reuse_stop));
+		doing[id] = "pause";
+		nanosleep(&pause, NULL);
+		atomic_fetch_add(&progress[id], 1);
+	}
+	return NULL;
+}
+
+static void *reuse_consumer(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	struct pollfd p = { .fd = ops->pollfd(b), .events = POLLIN };
+
+	while (!atomic_load(&reuse_stop)) {
+		doing[id] = "poll";
+		poll(&p, 1, 50);
+		doing[id] = "drain";
+		drain();
+		atomic_fetch_add(&progress[id], 1);
+	}
+	return NULL;
+}
+
 static void report(void)
 {
 	struct uffd_stats st;
@@ -382,8 +473,8 @@ static void report(void)
 	     st.batches, st.idle_batches, st.settle_waits, st.settle_giveups);
 }
 
-static const char *const names[6] = { "unmapper 0", "unmapper 1", "unmapper 2",
-				      "churner", "madviser", "consumer" };
+static const char *names[8] = { "unmapper 0", "unmapper 1", "unmapper 2",
+				"churner", "madviser", "consumer" };
 
 /* A C program's thread dump: what each thread was doing, how far it got. */
 static void watchdog(int sig)
@@ -393,7 +484,7 @@ static void watchdog(int sig)
 
 	(void)sig;
 	n = snprintf(buf, sizeof(buf), "not ok %d - watchdog: no completion in time\n", tap_n + 1);
-	for (i = 0; i < 6 && n < (int)sizeof(buf) - 100; i++)
+	for (i = 0; i < 8 && names[i] && n < (int)sizeof(buf) - 100; i++)
 		n += snprintf(buf + n, sizeof(buf) - n, "#   %s: %ld rounds, in %s\n",
 			      names[i], atomic_load(&progress[i]),
 			      doing[i] ? doing[i] : "(loop)");
@@ -415,6 +506,58 @@ static int uw_vmas(void)
 			n++;
 	fclose(f);
 	return n;
+}
+
+/* The second phase: see reuser(). Same checks, counted separately. */
+static void reuse_phase(int seconds)
+{
+	void *(*fns[8])(void *) = { reuser, reuser, reuser, stormer, stormer,
+				     stormer, stormer, reuse_consumer };
+	static const char *const reuse_names[8] = { "reuser 0", "reuser 1",
+		"reuser 2", "stormer 0", "stormer 1", "stormer 2", "stormer 3",
+		"consumer" };
+	long unmaps0 = atomic_load(&unmaps), prog[8];
+	struct uffd_stats st;
+	struct timespec ts = { seconds, 0 };
+	pthread_t th[8];
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		names[i] = reuse_names[i];
+		atomic_store(&progress[i], 0);
+		doing[i] = NULL;
+	}
+	atomic_store(&fails, 0);
+	atomic_store(&stale, 0);
+	atomic_store(&missed, 0);
+	alarm((unsigned int)seconds + 60);
+	for (i = 0; i < 8; i++)
+		pthread_create(&th[i], NULL, fns[i], (void *)(intptr_t)i);
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+	atomic_store(&reuse_stop, 1);
+	for (i = 0; i < 8; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 8; i++)
+		prog[i] = atomic_load(&progress[i]);
+	drain();
+	uffd_backend_stats(b, &st);
+	diag("reuse: unmaps of watched ranges %ld, REMOVE storm madvises %ld, events read %llu; watch() waited out events in flight %llu times, gave up %llu",
+	     atomic_load(&unmaps) - unmaps0, atomic_load(&madvises),
+	     st.batches, st.settle_waits, st.settle_giveups);
+	ok(atomic_load(&stale) == 0,
+	   "address reuse: no record reached a watch before its mapping was unmapped (%ld stale records)",
+	   atomic_load(&stale));
+	ok(atomic_load(&missed) == 0,
+	   "address reuse: every unmap of a watched range was seen when munmap returned (%ld missed)",
+	   atomic_load(&missed));
+	ok(atomic_load(&fails) == 0, "address reuse: no failure during %d s%s%s",
+	   seconds, atomic_load(&fails) ? ": " : "", fail_msg);
+	ok(prog[0] > 0 && prog[1] > 0 && prog[2] > 0 && prog[3] > 0 &&
+	   prog[4] > 0 && prog[5] > 0 && prog[6] > 0 && prog[7] > 0,
+	   "address reuse: every thread made progress (%ld %ld %ld %ld %ld %ld %ld %ld)",
+	   prog[0], prog[1], prog[2], prog[3], prog[4], prog[5], prog[6],
+	   prog[7]);
 }
 
 int main(void)
@@ -474,6 +617,7 @@ int main(void)
 	   !atomic_load(&fast_missed) && atomic_load(&unmaps) > 0,
 	   "every unmap of a watched range (%ld) had moved the counter when munmap returned and was drained",
 	   atomic_load(&unmaps));
+	reuse_phase(seconds);
 
 	for (i = 0; i < LONG_WATCHES; i++)
 		if (long_cookies[i])

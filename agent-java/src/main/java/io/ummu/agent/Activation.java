@@ -55,7 +55,7 @@ final class Activation {
             }
         }
         if (o.jmx) {
-            Mx.register(t);
+            Mx.registerWhenAsked(t, inst);
         }
         if (o.exitReport) {
             Runtime.getRuntime().addShutdownHook(new Thread(() -> ExitReport.print(t), "ummu-exit-report"));

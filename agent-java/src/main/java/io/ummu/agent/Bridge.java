@@ -4,20 +4,51 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.instrument.Instrumentation;
+import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.security.ProtectionDomain;
+import java.util.Map;
+import java.util.Set;
 import java.util.jar.JarEntry;
 import java.util.jar.JarFile;
 import java.util.jar.JarOutputStream;
 
 /**
- * Puts the one bridge class ({@code io.ummu.agent.bootstrap.UmmuHooks}) on the
- * bootstrap class path: see that class for why. Refers to it by name only.
+ * Defines the one bridge class ({@code io.ummu.agent.bootstrap.UmmuHooks}) in
+ * the bootstrap class loader: see that class for why. Refers to it by name
+ * only.
+ *
+ * <p>How: {@code jdk.internal.misc.Unsafe.defineClass} with a null loader,
+ * which defines the class in the boot loader's unnamed module, as a jar
+ * appended to the bootstrap class path would. The package is made
+ * accessible to the agent with {@link Instrumentation#redefineModule}, the
+ * documented way for an agent to change what a module exports. Why not
+ * {@link Instrumentation#appendToBootstrapClassLoaderSearch}: once the
+ * bootstrap class path has been appended, the JVM stops using its class-data
+ * sharing archive for every class outside the boot loader ("Sharing is only
+ * supported for boot loader classes because bootstrap classpath has been
+ * appended"), and each of the application's classes is then parsed and
+ * verified from its jar: about as much start-up time again as a hello world.
+ * The append is kept as the fallback for a JDK without that method.
+ *
+ * <p>The cost of the export: the application's class path (the unnamed
+ * module the agent is in) can from then on link against
+ * {@code jdk.internal.misc}, as with {@code --add-exports
+ * java.base/jdk.internal.misc=ALL-UNNAMED}.
  */
 final class Bridge {
     static final String NAME = "io.ummu.agent.bootstrap.UmmuHooks";
     private static final String ENTRY = NAME.replace('.', '/') + ".class";
+    private static final String INTERNAL_MISC = "jdk.internal.misc";
+
+    /**
+     * For the tests only: take the fallback path (append to the bootstrap
+     * class path) as a JDK without {@code Unsafe.defineClass} would. Not an
+     * option: undocumented on purpose.
+     */
+    private static final boolean APPEND_FOR_TEST = Boolean.getBoolean("ummu.test.bridgeByAppend");
 
     private Bridge() {
     }
@@ -33,6 +64,53 @@ final class Bridge {
             }
             bytes = in.readAllBytes();
         }
+        Throwable why;
+        try {
+            if (APPEND_FOR_TEST) {
+                throw new UnsupportedOperationException("ummu.test.bridgeByAppend=true");
+            }
+            defineInBootLoader(inst, bytes);
+            why = null;
+        } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+            why = e;
+        }
+        if (why != null) {
+            if (onBootPath()) {
+                // Defined after all (or by a concurrent load): the failure came after the define.
+                Log.debug("bridge: " + Log.brief(why) + "; the class is in the boot loader anyway");
+            } else {
+                Log.info("bridge: Unsafe.defineClass unusable (" + Log.brief(why)
+                        + "); appending it to the bootstrap class path (class-data sharing then covers boot classes only)");
+                appendToBootPath(inst, bytes);
+            }
+        }
+        // The agent's own references must resolve to the bootstrap copy
+        // (the application class loader delegates to its parents first).
+        Class<?> seen = Class.forName(NAME, false, Bridge.class.getClassLoader());
+        if (seen.getClassLoader() != null) {
+            throw new IllegalStateException(NAME + " resolves to a copy in " + seen.getClassLoader()
+                    + " instead of the bootstrap class loader");
+        }
+    }
+
+    private static void defineInBootLoader(Instrumentation inst, byte[] bytes) throws ReflectiveOperationException {
+        Module base = Object.class.getModule();
+        Module agent = Bridge.class.getModule();
+        if (!base.isExported(INTERNAL_MISC, agent)) {
+            inst.redefineModule(base, Set.of(), Map.of(INTERNAL_MISC, Set.of(agent)), Map.of(), Set.of(), Map.of());
+        }
+        Class<?> unsafeClass = Class.forName(INTERNAL_MISC + ".Unsafe", false, null);
+        Object unsafe = unsafeClass.getMethod("getUnsafe").invoke(null);
+        Method define = unsafeClass.getMethod("defineClass", String.class, byte[].class, int.class, int.class,
+                ClassLoader.class, ProtectionDomain.class);
+        Class<?> c = (Class<?>) define.invoke(unsafe, NAME, bytes, 0, bytes.length, null, null);
+        if (c.getClassLoader() != null) {
+            throw new IllegalStateException(NAME + " was defined by " + c.getClassLoader());
+        }
+    }
+
+    private static void appendToBootPath(Instrumentation inst, byte[] bytes)
+            throws IOException, ReflectiveOperationException {
         Path jar;
         try {
             jar = Files.createTempFile("ummu-bootstrap-", ".jar",
@@ -60,13 +138,6 @@ final class Bridge {
             } catch (IOException e) {
                 jar.toFile().deleteOnExit();
             }
-        }
-        // The agent's own references must resolve to the bootstrap copy
-        // (the application class loader delegates to its parents first).
-        Class<?> seen = Class.forName(NAME, false, Bridge.class.getClassLoader());
-        if (seen.getClassLoader() != null) {
-            throw new IllegalStateException(NAME + " resolves to a copy in " + seen.getClassLoader()
-                    + " instead of the bootstrap class path");
         }
     }
 

@@ -21,9 +21,20 @@ final class Entry implements TrackedBuffer {
     final StackTraceElement[] stack;
 
     volatile int state;
+    private static final java.lang.invoke.VarHandle STATE;
+
+    static {
+        try {
+            STATE = java.lang.invoke.MethodHandles.lookup().findVarHandle(Entry.class, "state", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
     volatile Watch watch;
     /** The kernel reported the memory gone (unmap/remap/remove) while watched. Dispatcher-confined. */
     boolean kernelUnmapped;
+    /** The next buffer releasing at the same address (malloc reuses addresses). Dispatcher-confined. */
+    Entry nextReleasing;
 
     Entry(long id, BufferKind kind, long address, long size, String thread, long timeMillis,
           StackTraceElement[] stack) {
@@ -34,6 +45,15 @@ final class Entry implements TrackedBuffer {
         this.thread = thread;
         this.timeMillis = timeMillis;
         this.stack = stack == null ? NO_STACK : stack;
+    }
+
+    /**
+     * The dispatcher's store of {@link #state}: release order is all a reader
+     * of {@link #isLive()} (a volatile load) needs, and it spares the
+     * dispatcher a full fence per buffer.
+     */
+    void setStateRelease(int s) {
+        STATE.setRelease(this, s);
     }
 
     @Override

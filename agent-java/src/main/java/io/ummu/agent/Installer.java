@@ -1,32 +1,42 @@
 package io.ummu.agent;
 
-import static net.bytebuddy.matcher.ElementMatchers.isConstructor;
-import static net.bytebuddy.matcher.ElementMatchers.nameStartsWith;
-import static net.bytebuddy.matcher.ElementMatchers.named;
-import static net.bytebuddy.matcher.ElementMatchers.none;
-import static net.bytebuddy.matcher.ElementMatchers.takesArgument;
-import static net.bytebuddy.matcher.ElementMatchers.takesArguments;
-
+import java.lang.instrument.ClassFileTransformer;
 import java.lang.instrument.Instrumentation;
+import java.lang.management.ManagementFactory;
+import java.security.ProtectionDomain;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 
-import net.bytebuddy.agent.builder.AgentBuilder;
-import net.bytebuddy.asm.Advice;
-import net.bytebuddy.description.type.TypeDescription;
-import net.bytebuddy.dynamic.ClassFileLocator;
-import net.bytebuddy.dynamic.DynamicType;
-import net.bytebuddy.matcher.ElementMatcher;
-import net.bytebuddy.utility.JavaModule;
+import net.bytebuddy.jar.asm.ClassReader;
+import net.bytebuddy.jar.asm.ClassVisitor;
+import net.bytebuddy.jar.asm.ClassWriter;
+import net.bytebuddy.jar.asm.FieldVisitor;
+import net.bytebuddy.jar.asm.MethodVisitor;
+import net.bytebuddy.jar.asm.Opcodes;
 
 import io.ummu.BufferKind;
+import io.ummu.agent.bootstrap.UmmuHooks;
 
 /**
- * Installs the hooks with Byte Buddy. Kept apart from {@link UmmuAgent} so
- * that no Byte Buddy class is loaded before the agent has set Byte Buddy's
- * safe-mode property.
+ * Installs the hooks: a {@link ClassFileTransformer} that rewrites the few
+ * fixed hook sites with ASM ({@link Advices}, {@link SegmentCallSites}), and
+ * retransformation of the classes that are already loaded. Deliberately not
+ * Byte Buddy's {@code AgentBuilder}: for three fixed sites it loaded about
+ * 1,100 classes, which cost over a second of CPU at every JVM start; ASM's
+ * reader and writer are about 30.
+ *
+ * <p>The transformer stays registered only while it may still have work:
+ * while native segments are tracked (a {@code jdk.internal.foreign} class
+ * loaded later is rewritten as it loads, although on JDK 25 only
+ * {@code SegmentFactories} and {@code SegmentFactories$1}, both loaded here,
+ * call {@code Unsafe.allocateMemory} or {@code freeMemory}), and until
+ * {@code ManagementFactory} has been hooked and asked for the platform MBean
+ * server ({@link #hookPlatformMBeanServer}). Every class load calls it then,
+ * which returns at once for anything else (no difference measurable in the
+ * start-up of a JVM loading 1,200 classes).
  */
 final class Installer {
     static final String DEALLOCATOR = "java.nio.DirectByteBuffer$Deallocator";
@@ -36,6 +46,10 @@ final class Installer {
     /** Nest hosts whose anonymous classes are loaded eagerly so that the hook is in place and can be reported. */
     static final String[] FOREIGN_HOSTS = {"jdk.internal.foreign.SegmentFactories",
         "jdk.internal.foreign.NativeMemorySegmentImpl"};
+    static final String MANAGEMENT_FACTORY = "java.lang.management.ManagementFactory";
+
+    /** The registered transformer, or null. Guarded by Installer.class. */
+    private static Weaver registered;
 
     private Installer() {
     }
@@ -52,95 +66,52 @@ final class Installer {
 
     /** @return one line per hook saying whether it is in place */
     static List<String> install(Instrumentation inst, Options o) {
-        Set<String> transformed = ConcurrentHashMap.newKeySet();
-        List<String> errors = new ArrayList<>();
-        ClassFileLocator locator = ClassFileLocator.ForClassLoader.of(Installer.class.getClassLoader());
-
-        AgentBuilder.Listener listener = new AgentBuilder.Listener.Adapter() {
-            @Override
-            public void onTransformation(TypeDescription type, ClassLoader loader, JavaModule module, boolean loaded,
-                                         DynamicType dynamicType) {
-                transformed.add(type.getName());
-            }
-
-            @Override
-            public void onError(String typeName, ClassLoader loader, JavaModule module, boolean loaded,
-                                Throwable throwable) {
-                synchronized (errors) {
-                    errors.add(typeName + ": " + Log.brief(throwable));
-                }
-                Log.warn("hook on " + typeName + " not installed: " + Log.brief(throwable));
-            }
-        };
-
-        AgentBuilder builder = new AgentBuilder.Default()
-                .disableClassFormatChanges()
-                .with(AgentBuilder.RedefinitionStrategy.RETRANSFORMATION)
-                // One class per retransformation: a class the JVM refuses must not take the others with it.
-                .with(AgentBuilder.RedefinitionStrategy.BatchAllocator.ForFixedSize.ofSize(1))
-                .with(new AgentBuilder.RedefinitionStrategy.Listener.Adapter() {
-                    @Override
-                    public Iterable<? extends List<Class<?>>> onError(int index, List<Class<?>> batch,
-                                                                     Throwable throwable, List<Class<?>> types) {
-                        Log.warn("retransformation of " + batch + " refused: " + Log.brief(throwable));
-                        return java.util.Collections.emptyList();
-                    }
-                })
-                .with(AgentBuilder.InitializationStrategy.NoOp.INSTANCE)
-                .with(AgentBuilder.TypeStrategy.Default.REDEFINE_FROZEN)
-                .with(listener)
-                // The targets are bootstrap classes, which Byte Buddy ignores by default.
-                .ignore(none());
-
         boolean direct = o.kinds.contains(BufferKind.DIRECT);
         boolean mapped = o.kinds.contains(BufferKind.MAPPED);
+        boolean segment = o.kinds.contains(BufferKind.NATIVE_SEGMENT);
+        // Loaded before the transformer is added, so that their hooks go in by
+        // retransformation, which leaves a class as it was if the JVM refuses the new bytes.
         boolean directPresent = direct && present(DEALLOCATOR);
         boolean mappedPresent = mapped && present(UNMAPPER);
-        boolean segment = o.kinds.contains(BufferKind.NATIVE_SEGMENT);
-        if (directPresent) {
-            builder = builder.type(named(DEALLOCATOR)).transform((b, type, loader, module, pd) -> b
-                    .visit(Advice.to(Advices.DirectAllocated.class, locator)
-                            .on(isConstructor().and(takesArguments(3)).and(takesArgument(0, long.class))
-                                    .and(takesArgument(1, long.class))))
-                    .visit(Advice.to(Advices.DirectFreed.class, locator).on(named("run").and(takesArguments(0)))));
-        }
-        if (mappedPresent) {
-            builder = builder.type(named(UNMAPPER)).transform((b, type, loader, module, pd) -> b
-                    .visit(Advice.to(Advices.Mapped.class, locator)
-                            .on(isConstructor().and(takesArgument(0, long.class)).and(takesArgument(1, long.class))))
-                    .visit(Advice.to(Advices.Unmapped.class, locator).on(named("unmap").and(takesArguments(0)))));
-        }
-        if (segment) {
-            ElementMatcher.Junction<TypeDescription> foreign = new ElementMatcher.Junction.AbstractBase<>() {
-                @Override
-                public boolean matches(TypeDescription t) {
-                    String n = t.getName();
-                    return n.startsWith(FOREIGN) && n.indexOf('.', FOREIGN.length()) < 0;
-                }
-            };
-            builder = builder.type(nameStartsWith(FOREIGN).and(foreign))
-                    .transform((b, type, loader, module, pd) -> b.visit(new SegmentCallSites()));
-        }
-        if (segment) {
-            // Loaded before installOn, so that each is retransformed in a batch
-            // of its own. A host class already loaded (the notifier's counter is
-            // a MemorySegment on 22+, which loads SegmentFactories) is
-            // retransformed, and verifying it loads its anonymous cleanup class
-            // inside the transformer, where Byte Buddy's circularity lock lets
-            // that class through untransformed: no release call site.
-            loadForeignHosts();
-        }
-        builder.installOn(inst);
 
+        Weaver weaver = new Weaver(directPresent, mappedPresent, segment);
         List<String> report = new ArrayList<>();
-        if (direct) {
-            report.add(check(DEALLOCATOR, "direct buffers", transformed));
-        }
-        if (mapped) {
-            report.add(check(UNMAPPER, "mapped buffers and segments", transformed));
-        }
-        if (segment) {
-            report.add(checkSegments());
+        inst.addTransformer(weaver, true);
+        boolean keep = false;
+        try {
+            if (directPresent) {
+                retransform(inst, weaver, find(DEALLOCATOR));
+            }
+            if (mappedPresent) {
+                retransform(inst, weaver, find(UNMAPPER));
+            }
+            if (segment) {
+                // Late attach (or a JDK that uses FFM itself early): rewrite what is loaded already;
+                // checkSegments then loads the rest, which the transformer rewrites as it loads.
+                for (Class<?> c : inst.getAllLoadedClasses()) {
+                    if (c.getClassLoader() == null && isForeign(c.getName()) && inst.isModifiableClass(c)) {
+                        retransform(inst, weaver, c);
+                    }
+                }
+            }
+            if (direct) {
+                report.add(check(DEALLOCATOR, "direct buffers", weaver.transformed));
+            }
+            if (mapped) {
+                report.add(check(UNMAPPER, "mapped buffers and segments", weaver.transformed));
+            }
+            if (segment) {
+                report.add(checkSegments());
+                keep = segmentsUsable;
+            }
+        } finally {
+            synchronized (Installer.class) {
+                if (keep) {
+                    registered = weaver;
+                } else {
+                    inst.removeTransformer(weaver);
+                }
+            }
         }
         if (o.kinds.contains(BufferKind.JNI)) {
             // Memory wrapped by NewDirectByteBuffer belongs to native code and is never freed by the
@@ -149,6 +120,234 @@ final class Installer {
                     + " implemented in this version, skipped");
         }
         return report;
+    }
+
+    /**
+     * Makes {@code ManagementFactory.getPlatformMBeanServer()} run
+     * {@code register} with the server the first time it returns, so that the
+     * agent's MBean is there for whoever looks (a JMX client, jconsole through
+     * the attach mechanism, the application) without building the platform
+     * MBean server (about 500 classes and 0.1-0.2 s of CPU) in a JVM nobody
+     * monitors.
+     *
+     * @return false if {@code ManagementFactory} is loaded already: its
+     *         platform MBean server may exist, so the caller registers now
+     */
+    static synchronized boolean hookPlatformMBeanServer(Instrumentation inst, Consumer<Object> register) {
+        UmmuHooks.onPlatformMBeanServer = server -> {
+            try {
+                register.accept(server);
+            } finally {
+                managementDone(inst);
+            }
+        };
+        Weaver w = registered;
+        if (w == null) {
+            w = new Weaver(false, false, false);
+        }
+        w.management = true;
+        if (w != registered) {
+            inst.addTransformer(w, true);
+            registered = w;
+        }
+        if (!w.seen.contains(MANAGEMENT_FACTORY) && loaded(inst, MANAGEMENT_FACTORY)) {
+            UmmuHooks.onPlatformMBeanServer = null;
+            managementDone(inst);
+            return false;
+        }
+        return true;
+    }
+
+    /** The MBean hook has done its work (or is not wanted): drop the transformer unless segments need it. */
+    private static synchronized void managementDone(Instrumentation inst) {
+        Weaver w = registered;
+        if (w != null) {
+            w.management = false;
+            if (!w.segments) {
+                inst.removeTransformer(w);
+                registered = null;
+            }
+        }
+    }
+
+    private static boolean loaded(Instrumentation inst, String name) {
+        for (Class<?> c : inst.getAllLoadedClasses()) {
+            if (c.getName().equals(name) && c.getClassLoader() == null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** One class per retransformation: a class the JVM refuses must not take the others with it. */
+    private static void retransform(Instrumentation inst, Weaver weaver, Class<?> c) {
+        if (c == null || weaver.seen.contains(c.getName())) {
+            return; // absent, or rewritten as it loaded
+        }
+        try {
+            inst.retransformClasses(c);
+        } catch (Throwable t) {
+            weaver.transformed.remove(c.getName());
+            Log.warn("retransformation of [" + c + "] refused: " + Log.brief(t));
+        }
+    }
+
+    private static boolean isForeign(String name) {
+        return name.startsWith(FOREIGN) && name.indexOf('.', FOREIGN.length()) < 0;
+    }
+
+    /** Rewrites the hook sites of the bootstrap classes it is asked about; leaves every other class alone. */
+    private static final class Weaver implements ClassFileTransformer {
+        private static final String DEALLOCATOR_INTERNAL = DEALLOCATOR.replace('.', '/');
+        private static final String UNMAPPER_INTERNAL = UNMAPPER.replace('.', '/');
+        private static final String FOREIGN_INTERNAL = FOREIGN.replace('.', '/');
+
+        private static final String MANAGEMENT_INTERNAL = MANAGEMENT_FACTORY.replace('.', '/');
+
+        private final boolean direct;
+        private final boolean mapped;
+        final boolean segments;
+        /** Whether ManagementFactory is to be hooked (see hookPlatformMBeanServer). */
+        volatile boolean management;
+        /** Binary names of the classes this transformer has been shown. */
+        final Set<String> seen = ConcurrentHashMap.newKeySet();
+        /** Binary names of the classes whose hook it wove. */
+        final Set<String> transformed = ConcurrentHashMap.newKeySet();
+
+        Weaver(boolean direct, boolean mapped, boolean segments) {
+            this.direct = direct;
+            this.mapped = mapped;
+            this.segments = segments;
+        }
+
+        @Override
+        public byte[] transform(ClassLoader loader, String name, Class<?> redefined, ProtectionDomain pd,
+                                byte[] bytes) {
+            if (loader != null || name == null) {
+                return null;
+            }
+            try {
+                byte[] out;
+                if (direct && name.equals(DEALLOCATOR_INTERNAL)) {
+                    out = hook(bytes, name, UmmuHooks.DIRECT, "run", 3);
+                } else if (mapped && name.equals(UNMAPPER_INTERNAL)) {
+                    out = hook(bytes, name, UmmuHooks.MAPPED, "unmap", -1);
+                } else if (segments && name.startsWith(FOREIGN_INTERNAL)
+                        && name.indexOf('/', FOREIGN_INTERNAL.length()) < 0) {
+                    out = segmentSites(bytes);
+                } else if (management && name.equals(MANAGEMENT_INTERNAL)) {
+                    out = managementHook(bytes);
+                } else {
+                    return null;
+                }
+                String binary = name.replace('/', '.');
+                seen.add(binary);
+                if (out != null) {
+                    transformed.add(binary);
+                }
+                return out;
+            } catch (Throwable t) {
+                Log.warn("hook on " + name.replace('/', '.') + " not installed: " + Log.brief(t));
+                if (management && name.equals(MANAGEMENT_INTERNAL)) {
+                    // Without the hook, register as soon as ManagementFactory, loading now, can be used.
+                    Thread th = new Thread(() -> UmmuHooks.platformMBeanServer(
+                            ManagementFactory.getPlatformMBeanServer()), "ummu-mbean");
+                    th.setDaemon(true);
+                    th.start();
+                }
+                return null;
+            }
+        }
+
+        private static byte[] managementHook(byte[] bytes) {
+            ClassReader r = new ClassReader(bytes);
+            ClassWriter w = new ClassWriter(r, 0);
+            int[] found = new int[1];
+            r.accept(new ClassVisitor(Opcodes.ASM9, w) {
+                @Override
+                public MethodVisitor visitMethod(int access, String name, String descriptor, String signature,
+                                                 String[] exceptions) {
+                    MethodVisitor mv = super.visitMethod(access, name, descriptor, signature, exceptions);
+                    if (name.equals("getPlatformMBeanServer") && descriptor.equals("()Ljavax/management/MBeanServer;")
+                            && (access & Opcodes.ACC_STATIC) != 0) {
+                        found[0]++;
+                        return new Advices.ServerReturned(mv);
+                    }
+                    return mv;
+                }
+            }, 0);
+            if (found[0] != 1) {
+                throw new IllegalStateException("no static getPlatformMBeanServer()");
+            }
+            return w.toByteArray();
+        }
+
+        /**
+         * The allocation hook on the constructor taking (long address, long
+         * size, ...) (with exactly {@code ctorArgs} arguments unless -1), the
+         * release hook on {@code release()}, which must read a long field
+         * {@code address}. All three must be there, or the class is left alone.
+         */
+        private static byte[] hook(byte[] bytes, String owner, int kind, String release, int ctorArgs) {
+            ClassReader r = new ClassReader(bytes);
+            ClassWriter w = new ClassWriter(r, 0);
+            int[] found = new int[3]; // constructors, release methods, address fields
+            r.accept(new ClassVisitor(Opcodes.ASM9, w) {
+                @Override
+                public FieldVisitor visitField(int access, String name, String descriptor, String signature,
+                                               Object value) {
+                    if (name.equals("address") && descriptor.equals("J") && (access & Opcodes.ACC_STATIC) == 0) {
+                        found[2]++;
+                    }
+                    return super.visitField(access, name, descriptor, signature, value);
+                }
+
+                @Override
+                public MethodVisitor visitMethod(int access, String name, String descriptor, String signature,
+                                                 String[] exceptions) {
+                    MethodVisitor mv = super.visitMethod(access, name, descriptor, signature, exceptions);
+                    if (name.equals("<init>") && descriptor.startsWith("(JJ")
+                            && (ctorArgs < 0 || argumentCount(descriptor) == ctorArgs)) {
+                        found[0]++;
+                        return new Advices.Allocated(mv, kind);
+                    }
+                    if (name.equals(release) && descriptor.equals("()V") && (access & Opcodes.ACC_STATIC) == 0
+                            && found[2] == 1) {
+                        found[1]++;
+                        return new Advices.Released(mv, owner, kind);
+                    }
+                    return mv;
+                }
+            }, ClassReader.EXPAND_FRAMES);
+            if (found[0] != 1 || found[1] != 1) {
+                throw new IllegalStateException("expected one constructor (long, long, ...) and one " + release
+                        + "() reading a long field address; found " + found[0] + " and " + found[1]);
+            }
+            return w.toByteArray();
+        }
+
+        private static int argumentCount(String descriptor) {
+            int n = 0;
+            for (int i = 1; descriptor.charAt(i) != ')'; i++, n++) {
+                char c = descriptor.charAt(i);
+                while (c == '[') {
+                    c = descriptor.charAt(++i);
+                }
+                if (c == 'L') {
+                    i = descriptor.indexOf(';', i);
+                }
+            }
+            return n;
+        }
+
+        /** @return the class with its Unsafe call sites wrapped, or null if it has none */
+        private static byte[] segmentSites(byte[] bytes) {
+            ClassReader r = new ClassReader(bytes);
+            ClassWriter w = new ClassWriter(r, 0);
+            SegmentCallSites sites = new SegmentCallSites(w);
+            r.accept(sites, 0);
+            return sites.changed ? w.toByteArray() : null;
+        }
     }
 
     private static boolean present(String target) {
@@ -164,12 +363,20 @@ final class Installer {
     }
 
     /**
-     * Reports the outcome for the candidate classes, loaded (without
-     * initialising them) before installOn so that their call sites are
-     * rewritten by then; classes loaded later are rewritten when they load.
+     * Loads the candidate classes (without initialising them) while the
+     * transformer is registered, so that their call sites are rewritten now
+     * and the outcome can be reported.
      */
     private static String checkSegments() {
-        int found = loadForeignHosts();
+        int found = 0;
+        for (String host : FOREIGN_HOSTS) {
+            if (load(host)) {
+                found++;
+                for (int i = 1; i < 16; i++) {
+                    load(host + "$" + i);
+                }
+            }
+        }
         int a = SegmentCallSites.ALLOCATION_SITES.get();
         int f = SegmentCallSites.RELEASE_SITES.get();
         if (found == 0) {
@@ -185,26 +392,16 @@ final class Installer {
                 + " release call sites)";
     }
 
-    /** @return how many of FOREIGN_HOSTS exist; loads them and their first nested classes */
-    private static int loadForeignHosts() {
-        int found = 0;
-        for (String host : FOREIGN_HOSTS) {
-            if (load(host)) {
-                found++;
-                for (int i = 1; i < 16; i++) {
-                    load(host + "$" + i);
-                }
-            }
-        }
-        return found;
+    private static boolean load(String name) {
+        return find(name) != null;
     }
 
-    private static boolean load(String name) {
+    /** Loads (without initialising) a bootstrap class. @return it, or null if absent */
+    private static Class<?> find(String name) {
         try {
-            Class.forName(name, false, null);
-            return true;
+            return Class.forName(name, false, null);
         } catch (ClassNotFoundException | LinkageError e) {
-            return false;
+            return null;
         }
     }
 }

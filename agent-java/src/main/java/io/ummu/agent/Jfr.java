@@ -24,6 +24,9 @@ final class Jfr {
 
     private static volatile boolean broken;
 
+    /** Whether JfrEvents has been loaded, which registers the event types with JFR. */
+    private static volatile boolean registered;
+
     private Jfr() {
     }
 
@@ -32,6 +35,16 @@ final class Jfr {
             return;
         }
         try {
+            if (!registered) {
+                // No recording can be running before JFR is initialised (a recording, jcmd
+                // JFR.start or -XX:StartFlightRecording does that); until then, loading the
+                // event classes would set up JFR's event machinery for events nobody records.
+                // Types registered later still get the settings of the recordings running then.
+                if (!jdk.jfr.FlightRecorder.isInitialized()) {
+                    return;
+                }
+                registered = true;
+            }
             JfrEvents.emit(ev);
         } catch (Throwable t) {
             broken = true;

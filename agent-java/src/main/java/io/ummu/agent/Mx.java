@@ -1,7 +1,9 @@
 package io.ummu.agent;
 
+import java.lang.instrument.Instrumentation;
 import java.lang.management.ManagementFactory;
 
+import javax.management.MBeanServer;
 import javax.management.ObjectName;
 
 /** Registers {@link AgentMXBean}; a JVM without JMX just goes without. */
@@ -14,9 +16,29 @@ final class Mx implements AgentMXBean {
         this.t = t;
     }
 
-    static void register(Tracker t) {
+    /**
+     * Registers the MBean the first time anyone asks for the platform MBean
+     * server (see {@link Installer#hookPlatformMBeanServer}), or now if
+     * {@code java.management} is in use already.
+     */
+    static void registerWhenAsked(Tracker t, Instrumentation inst) {
+        boolean hooked;
         try {
-            ManagementFactory.getPlatformMBeanServer().registerMBean(new Mx(t), new ObjectName(NAME));
+            hooked = Installer.hookPlatformMBeanServer(inst, server -> register(t, (MBeanServer) server));
+        } catch (Throwable e) {
+            Log.debug("MBean " + NAME + ": no hook on the platform MBean server (" + Log.brief(e)
+                    + "), registering now");
+            hooked = false;
+        }
+        if (!hooked) {
+            register(t, null);
+        }
+    }
+
+    private static void register(Tracker t, MBeanServer server) {
+        try {
+            (server == null ? ManagementFactory.getPlatformMBeanServer() : server)
+                    .registerMBean(new Mx(t), new ObjectName(NAME));
         } catch (Throwable e) {
             Log.warn("MBean " + NAME + " not registered: " + Log.brief(e));
         }

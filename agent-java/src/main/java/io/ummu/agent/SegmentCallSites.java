@@ -2,17 +2,9 @@ package io.ummu.agent;
 
 import java.util.concurrent.atomic.AtomicInteger;
 
-import net.bytebuddy.asm.AsmVisitorWrapper;
-import net.bytebuddy.description.field.FieldDescription;
-import net.bytebuddy.description.field.FieldList;
-import net.bytebuddy.description.method.MethodList;
-import net.bytebuddy.description.type.TypeDescription;
-import net.bytebuddy.implementation.Implementation;
 import net.bytebuddy.jar.asm.ClassVisitor;
 import net.bytebuddy.jar.asm.MethodVisitor;
 import net.bytebuddy.jar.asm.Opcodes;
-import net.bytebuddy.pool.TypePool;
-import net.bytebuddy.utility.OpenedClassReader;
 
 /**
  * The native MemorySegment hook, matched by shape rather than by name: the
@@ -34,43 +26,32 @@ import net.bytebuddy.utility.OpenedClassReader;
  * not branch targets, so the existing stack map frames stay valid; the
  * maximum stack grows by 4 slots.
  */
-final class SegmentCallSites implements AsmVisitorWrapper {
+final class SegmentCallSites extends ClassVisitor {
     static final String UNSAFE = "jdk/internal/misc/Unsafe";
-    static final String HOOKS = "io/ummu/agent/bootstrap/UmmuHooks";
+    static final String HOOKS = Advices.HOOKS;
 
     static final AtomicInteger ALLOCATION_SITES = new AtomicInteger();
     static final AtomicInteger RELEASE_SITES = new AtomicInteger();
 
-    @Override
-    public int mergeWriter(int flags) {
-        return flags;
+    /** Whether any call site of this class was wrapped (if not, the class is left as it was). */
+    boolean changed;
+
+    SegmentCallSites(ClassVisitor next) {
+        super(Opcodes.ASM9, next);
     }
 
     @Override
-    public int mergeReader(int flags) {
-        return flags;
+    public MethodVisitor visitMethod(int access, String name, String descriptor, String signature,
+                                     String[] exceptions) {
+        MethodVisitor mv = super.visitMethod(access, name, descriptor, signature, exceptions);
+        return mv == null ? null : new Sites(mv);
     }
 
-    @Override
-    public ClassVisitor wrap(TypeDescription instrumentedType, ClassVisitor classVisitor,
-                             Implementation.Context implementationContext, TypePool typePool,
-                             FieldList<FieldDescription.InDefinedShape> fields,
-                             MethodList<?> methods, int writerFlags, int readerFlags) {
-        return new ClassVisitor(OpenedClassReader.ASM_API, classVisitor) {
-            @Override
-            public MethodVisitor visitMethod(int access, String name, String descriptor, String signature,
-                                             String[] exceptions) {
-                MethodVisitor mv = super.visitMethod(access, name, descriptor, signature, exceptions);
-                return mv == null ? null : new Sites(mv);
-            }
-        };
-    }
-
-    private static final class Sites extends MethodVisitor {
+    private final class Sites extends MethodVisitor {
         private boolean changed;
 
         Sites(MethodVisitor mv) {
-            super(OpenedClassReader.ASM_API, mv);
+            super(Opcodes.ASM9, mv);
         }
 
         @Override
@@ -102,6 +83,7 @@ final class SegmentCallSites implements AsmVisitorWrapper {
         @Override
         public void visitMaxs(int maxStack, int maxLocals) {
             super.visitMaxs(changed ? maxStack + 4 : maxStack, maxLocals);
+            SegmentCallSites.this.changed |= changed;
         }
     }
 }

@@ -1,8 +1,6 @@
 package io.ummu.agent;
 
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -34,8 +32,27 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * never calls anything that could allocate a direct buffer, there is no
  * re-entrancy to guard against except the dispatcher's own allocations (the
  * notifier's buffers), which are ignored by a plain thread identity check.
+ * One exception to "only append": an allocating thread that finds the
+ * dispatcher far behind yields a bounded number of times
+ * ({@link #BACKLOG_LIMIT}); it never parks and never waits for anything.
  * Everything else (the registry, watch/unwatch, drains, listeners) is
  * confined to the one dispatcher thread, "ummu-buffers".
+ *
+ * <h2>Waking the dispatcher: once per quiet spell, not once per record</h2>
+ * An unpark is a system call, and the dispatcher drains faster than any one
+ * thread fills the queue; if it parked after every round, each record would
+ * pay for waking it (half the allocating thread's time at 4 KiB). So the
+ * dispatcher lingers: after a round it parks for {@link #LINGER_NANOS} with
+ * {@link #sleeping} false, and producers, seeing it false, do not unpark it;
+ * records arriving meanwhile wait for the end of that short park and are
+ * taken as one batch. Only after {@link #IDLE_ROUNDS} rounds in a row that
+ * found nothing does it set {@link #sleeping} and park without a timeout;
+ * from then on the next record unparks it (Dekker: the dispatcher stores
+ * {@code sleeping} then reads the tail, a producer swaps the tail then reads
+ * {@code sleeping}, all volatile, so at least one sees the other and no
+ * record is left behind). The first records after such a quiet spell, and a
+ * flush, are finished without lingering. Kernel events wake the dispatcher
+ * directly (the notifier's waiter thread unparks it whatever it is doing).
  *
  * <h2>Ordering: why a release is reported one round late</h2>
  * A release is two records: RELEASING, queued before the JDK calls
@@ -61,6 +78,12 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * in between. A buffer at address X can only be allocated after the previous
  * one's free of X returned, so buffers releasing at X finish in the order they
  * began: RELEASED(X) completes the oldest releasing buffer at X.</li>
+ * <li>A buffer allocated and released within one batch is never watched: it
+ * is not live by the time the round would watch it, so no kernel event can be
+ * attributed to it. It never enters the live registry, its RELEASED event is
+ * still delivered (one round later, like every release), and a round that
+ * finishes only such releases needs no forced drain. This is the common case
+ * of a short-lived buffer, and it costs no kernel operation at all.</li>
  * </ul>
  */
 final class Tracker extends UmmuHooks {
@@ -70,6 +93,38 @@ final class Tracker extends UmmuHooks {
     private static final int OP_FLUSH = 3;
 
     private static final BufferKind[] KINDS = BufferKind.values();
+
+    /**
+     * How long the dispatcher parks between rounds while records keep coming
+     * (the actual park is longer by the kernel's timer slack, typically 50 µs).
+     * Longer batches more records per wake-up; it is also how late a RELEASED
+     * event can be while the dispatcher lingers. Kernel events and flushes
+     * interrupt it.
+     */
+    static final long LINGER_NANOS = 50_000L;
+
+    /** Rounds in a row that find nothing before the dispatcher sleeps until a producer wakes it. */
+    static final int IDLE_ROUNDS = 20;
+
+    /**
+     * A round that took at least this many records does not linger: the
+     * dispatcher is behind. Queued records that live through a young
+     * collection are copied, and a backlog that is promoted makes every
+     * later collection slower still, so catching up comes first.
+     */
+    static final int BEHIND_RECORDS = 256;
+
+    /**
+     * Records queued but not yet taken beyond which an allocating thread
+     * yields (up to {@link #MAX_YIELDS} times) so that a dispatcher starved
+     * of CPU can catch up: without it, a thread allocating in a tight loop on
+     * a loaded machine can queue records faster than the dispatcher gets
+     * to run, and the queue grows without bound (64 Ki records are about
+     * 4 MiB). Only the allocation hook yields: release hooks run on the
+     * Reference Handler and in Cleaners, which must never be held up.
+     */
+    static final long BACKLOG_LIMIT = 1L << 16;
+    static final int MAX_YIELDS = 100;
 
     /** A queued hook call; also the queue's node. */
     static final class Rec {
@@ -82,6 +137,8 @@ final class Tracker extends UmmuHooks {
         final StackTraceElement[] stack;
         final CountDownLatch latch;
         volatile Rec next;
+        /** Position in the queue: the previous record's plus one (written before the record is published). */
+        long seq;
 
         Rec(int op, int kind, long address, long size, String thread, long time, StackTraceElement[] stack,
             CountDownLatch latch) {
@@ -108,12 +165,37 @@ final class Tracker extends UmmuHooks {
     // The queue: producers swap the tail, the dispatcher follows next links from head.
     private final AtomicReference<Rec> tail;
     private Rec head;
-    /** Set by the dispatcher before it parks, read by producers after they enqueue (Dekker: both volatile). */
+    /**
+     * Set by the dispatcher before it parks without a timeout, read by
+     * producers after they enqueue (Dekker: both volatile); the producer that
+     * clears it unparks. False while it runs or lingers: then nobody unparks it.
+     */
     private volatile boolean sleeping;
+    /** seq of the last record the dispatcher took; stored once per batch. */
+    private volatile long takenSeq;
+    private static final java.lang.invoke.VarHandle SLEEPING;
+
+    static {
+        try {
+            SLEEPING = java.lang.invoke.MethodHandles.lookup().findVarHandle(Tracker.class, "sleeping", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     // Dispatcher-confined state.
+    /** Buffers that outlived the batch that allocated them; read by any thread. */
     private final Map<Long, Entry> live = new ConcurrentHashMap<>(); // written by the dispatcher only
-    private final Map<Long, ArrayDeque<Entry>> releasing = new HashMap<>();
+    /** Buffers allocated in the batch being applied; published to live (and watched) at its end. */
+    private final AddressMap<Entry> fresh = new AddressMap<>();
+    /** The oldest releasing buffer at each address, later ones chained by Entry.nextReleasing. */
+    private final AddressMap<Entry> releasing = new AddressMap<>();
+    /** Set while applying a batch: its ends include a flush, or a watched buffer's release. */
+    private boolean flushTaken;
+    private boolean endsNeedDrain;
+    /** Counted here, published to {@link #stats} once per round and before a flush completes. */
+    private long trackedCount;
+    private long releasedCount;
     private final Map<Watch, Entry> byWatch = new IdentityHashMap<>();
     private final Map<BufferListener, Boolean> warnedListeners = new IdentityHashMap<>();
     private long nextId = 1;
@@ -188,8 +270,18 @@ final class Tracker extends UmmuHooks {
         if (stackSampling > 0 && sampleCounter.getAndIncrement() % stackSampling == 0) {
             stack = trim(new Throwable().getStackTrace());
         }
-        enqueue(new Rec(OP_ALLOC, kind, address, size, Thread.currentThread().getName(),
-                System.currentTimeMillis(), stack, null));
+        Rec r = new Rec(OP_ALLOC, kind, address, size, Thread.currentThread().getName(),
+                System.currentTimeMillis(), stack, null);
+        enqueue(r);
+        if (r.seq - takenSeq > BACKLOG_LIMIT) {
+            yieldToDispatcher(r.seq);
+        }
+    }
+
+    private void yieldToDispatcher(long seq) {
+        for (int i = 0; i < MAX_YIELDS && seq - takenSeq > BACKLOG_LIMIT / 2 && !stopping; i++) {
+            Thread.yield();
+        }
     }
 
     @Override
@@ -217,18 +309,15 @@ final class Tracker extends UmmuHooks {
 
     private void enqueue(Rec r) {
         Rec prev = tail.getAndSet(r);
+        r.seq = prev.seq + 1; // prev's seq was written before prev was swapped in
         prev.next = r;
-        if (sleeping) {
+        // One producer wakes it; the others do not queue up behind it in
+        // unpark while the woken dispatcher waits for a core. Safe: before it
+        // next parks without a timeout, the dispatcher sets sleeping again and
+        // then reads the tail, which by then includes this record.
+        if (sleeping && SLEEPING.compareAndSet(this, true, false)) {
             LockSupport.unpark(dispatcher);
         }
-    }
-
-    private Rec pollRec() {
-        Rec n = head.next;
-        if (n != null) {
-            head = n;
-        }
-        return n;
     }
 
     // ------------------------------------------------------------ public view
@@ -251,6 +340,7 @@ final class Tracker extends UmmuHooks {
         }
         CountDownLatch latch = new CountDownLatch(1);
         enqueue(new Rec(OP_FLUSH, 0, 0, 0, null, 0, null, latch));
+        LockSupport.unpark(dispatcher); // a flush does not wait out the linger
         return latch.await(timeoutNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
     }
 
@@ -263,48 +353,58 @@ final class Tracker extends UmmuHooks {
 
     private void dispatchLoop() {
         List<Invalidation> kernel = new ArrayList<>();
-        List<Rec> ends = new ArrayList<>();
-        List<Rec> endsPrevious = new ArrayList<>();
-        List<Entry> toWatch = new ArrayList<>();
+        // The releases (their Entry) and flushes (their Rec) to finish, in queue order.
+        List<Object> ends = new ArrayList<>();
+        List<Object> endsPrevious = new ArrayList<>();
         boolean kernelBroken = false;
+        boolean drainNext = false;
+        boolean wasBusy = false;
+        int idleRounds = 0;
         while (!stopping) {
             try {
                 kernel.clear();
                 if (!kernelBroken) {
                     try {
-                        // Forced when this round finishes releases or flushes (5).
-                        source.poll(kernel, !endsPrevious.isEmpty()); // (1)
+                        // Forced when this round finishes a flush or the release of a watched buffer (5).
+                        source.poll(kernel, drainNext); // (1)
                     } catch (RuntimeException e) {
                         kernelBroken = true;
                         Log.warn("reading kernel events failed (" + Log.brief(e)
                                 + "); from now on only RELEASED events are delivered");
                     }
                 }
-                int records = takeRecords(ends, toWatch); // (2) + (3)
-                for (Entry e : toWatch) {
-                    if (e.state == Entry.LIVE) {
-                        watch(e);
-                    }
-                }
-                toWatch.clear();
+                flushTaken = false;
+                endsNeedDrain = false;
+                int records = takeRecords(ends); // (2) + (3)
+                fresh.drain(publish); // end of (3): still live, so watched
                 for (Invalidation inv : kernel) { // (4)
                     classify(inv);
                 }
-                for (Rec r : endsPrevious) { // (5)
-                    finish(r);
+                for (Object o : endsPrevious) { // (5)
+                    finish(o);
                 }
                 endsPrevious.clear();
-                List<Rec> t = endsPrevious;
+                publishCounts();
+                List<Object> t = endsPrevious;
                 endsPrevious = ends;
                 ends = t;
+                drainNext = endsNeedDrain;
                 source.consumed();
-                if (records == 0 && kernel.isEmpty() && endsPrevious.isEmpty()) {
+
+                idleRounds = records > 0 || !kernel.isEmpty() ? 0 : idleRounds + 1;
+                if (records > 0 && (!wasBusy || flushTaken || records >= BEHIND_RECORDS)) {
+                    // The first records after a quiet spell, a flush someone
+                    // waits for, or a backlog: the next round, at once.
+                } else if (idleRounds < IDLE_ROUNDS) {
+                    LockSupport.parkNanos(this, LINGER_NANOS); // producers do not unpark: a batch gathers
+                } else {
                     sleeping = true;
-                    if (head.next == null && !stopping) {
-                        LockSupport.parkNanos(this, 1_000_000_000L);
+                    if (tail.get() == head && !stopping) {
+                        LockSupport.park(this);
                     }
                     sleeping = false;
                 }
+                wasBusy = records > 0;
             } catch (Throwable t) {
                 // Never let the dispatcher die: an application that does not
                 // care about ummu must not be affected by it.
@@ -324,15 +424,20 @@ final class Tracker extends UmmuHooks {
      * now: each missing one is a single store away (the producer holds no
      * lock and cannot block in between).
      */
-    private int takeRecords(List<Rec> ends, List<Entry> toWatch) {
+    private int takeRecords(List<Object> ends) {
         Rec last = tail.get();
-        boolean caughtUp = head == last;
+        Rec h = head; // the field is stored once per batch, not once per record
+        boolean caughtUp = h == last;
         int records = 0;
         int spins = 0;
         for (;;) {
-            Rec r = pollRec();
+            Rec r = h.next;
             if (r == null) {
                 if (caughtUp) {
+                    head = h;
+                    if (records > 0) {
+                        takenSeq = h.seq;
+                    }
                     return records;
                 }
                 if (++spins < 1000) {
@@ -342,7 +447,8 @@ final class Tracker extends UmmuHooks {
                 }
                 continue;
             }
-            apply(r, ends, toWatch);
+            h = r;
+            apply(r, ends);
             records++;
             if (r == last) {
                 caughtUp = true;
@@ -350,32 +456,79 @@ final class Tracker extends UmmuHooks {
         }
     }
 
-    private void apply(Rec r, List<Rec> ends, List<Entry> toWatch) {
+    private void apply(Rec r, List<Object> ends) {
         switch (r.op) {
             case OP_ALLOC: {
                 Entry e = new Entry(nextId++, KINDS[r.kind], r.address, r.size, r.thread, r.time, r.stack);
-                live.put(r.address, e);
-                stats.tracked++;
-                toWatch.add(e);
+                fresh.put(r.address, e); // a newer allocation at the same address supersedes, as in live
+                trackedCount++;
                 break;
             }
             case OP_BEGIN: {
-                Entry e = live.get(r.address);
+                Entry e = fresh.get(r.address);
+                boolean inBatch = e != null;
+                if (!inBatch) {
+                    e = live.get(r.address);
+                }
                 if (e != null && e.kind.ordinal() == r.kind) {
-                    live.remove(r.address);
-                    e.state = Entry.RELEASING;
-                    releasing.computeIfAbsent(r.address, a -> new ArrayDeque<>(1)).add(e);
+                    if (inBatch) {
+                        fresh.remove(r.address);
+                    } else {
+                        live.remove(r.address);
+                    }
+                    e.setStateRelease(Entry.RELEASING);
+                    Entry first = releasing.get(r.address);
+                    if (first == null) {
+                        releasing.put(r.address, e);
+                    } else {
+                        while (first.nextReleasing != null) {
+                            first = first.nextReleasing;
+                        }
+                        first.nextReleasing = e;
+                    }
                 }
                 break;
             }
-            case OP_END:
+            case OP_END: {
+                // Resolved now, not when finished: records are applied in queue
+                // order, so the oldest releasing buffer is the same either way.
+                Entry e = releasing.get(r.address);
+                if (e == null) {
+                    break; // not tracked: allocated before the agent, too small, or another kind
+                }
+                if (e.nextReleasing == null) {
+                    releasing.remove(r.address);
+                } else {
+                    releasing.put(r.address, e.nextReleasing);
+                    e.nextReleasing = null;
+                }
+                // Its watch is final: one set when its allocation's batch was published,
+                // or none when it was allocated in this batch or its watch failed.
+                if (e.watch != null) {
+                    endsNeedDrain = true;
+                }
+                ends.add(e);
+                break;
+            }
             case OP_FLUSH:
+                flushTaken = true;
+                endsNeedDrain = true;
                 ends.add(r);
                 break;
             default:
                 break;
         }
     }
+
+    /**
+     * End of step (3): the buffers allocated in this batch and still live
+     * (still in {@link #fresh}) join the registry and are watched; those
+     * already releasing never do.
+     */
+    private final java.util.function.Consumer<Entry> publish = e -> {
+        live.put(e.address, e);
+        watch(e);
+    };
 
     private void watch(Entry e) {
         if (!source.isKernel()) {
@@ -395,19 +548,22 @@ final class Tracker extends UmmuHooks {
         }
     }
 
-    private void finish(Rec r) {
-        if (r.op == OP_FLUSH) {
-            r.latch.countDown();
+    private void publishCounts() {
+        if (stats.tracked != trackedCount) {
+            stats.tracked = trackedCount;
+        }
+        if (stats.released != releasedCount) {
+            stats.released = releasedCount;
+        }
+    }
+
+    private void finish(Object o) {
+        if (o instanceof Rec) { // a flush
+            publishCounts();
+            ((Rec) o).latch.countDown();
             return;
         }
-        ArrayDeque<Entry> q = releasing.get(r.address);
-        Entry e = q == null ? null : q.poll();
-        if (e == null) {
-            return; // not tracked: allocated before the agent, too small, or another kind
-        }
-        if (q.isEmpty()) {
-            releasing.remove(r.address);
-        }
+        Entry e = (Entry) o;
         Watch w = e.watch;
         if (w != null) {
             byWatch.remove(w);
@@ -417,8 +573,8 @@ final class Tracker extends UmmuHooks {
                 Log.debug("unwatch of " + e + " failed: " + Log.brief(ex));
             }
         }
-        e.state = Entry.RELEASED;
-        stats.released++;
+        e.setStateRelease(Entry.RELEASED);
+        releasedCount++;
         if (e.kernelUnmapped) {
             stats.releasedWithUnmap++;
         }

@@ -9,11 +9,10 @@ import java.lang.instrument.Instrumentation;
  * retransformation.
  *
  * <p>This class must stay free of references to the bridge
- * ({@code io.ummu.agent.bootstrap.UmmuHooks}), to the classes that extend it
- * and to Byte Buddy: verifying it must not load any of them, because the
- * bridge has to be appended to the bootstrap class path before anything
- * resolves it (or the application class loader would define its own copy),
- * and Byte Buddy must not initialise before its safe mode is set.
+ * ({@code io.ummu.agent.bootstrap.UmmuHooks}) and to the classes that extend
+ * it: verifying it must not load any of them, because the bridge has to be
+ * defined in the boot loader before anything resolves it (or the application
+ * class loader would define its own copy from ummu.jar).
  *
  * <p>Fail open: any Throwable ends up as one line on stderr saying what is
  * off; the application then runs as it would without the agent.
@@ -55,13 +54,7 @@ public final class UmmuAgent {
                 throw new IllegalStateException("this JVM cannot retransform classes"
                         + " (the manifest of ummu.jar asks for Can-Retransform-Classes)");
             }
-            // Byte Buddy's safe mode: no sun.misc.Unsafe, so JDK 24+ prints no
-            // warning. Must be set before any Byte Buddy class initialises.
-            // The name is relocated together with Byte Buddy in ummu.jar.
-            if (System.getProperty("net.bytebuddy.safe") == null) {
-                System.setProperty("net.bytebuddy.safe", "true");
-            }
-            stage = "putting the bridge class on the bootstrap class path";
+            stage = "defining the bridge class in the boot loader";
             Bridge.install(inst);
             stage = "starting";
             Activation.activate(o, inst, late);

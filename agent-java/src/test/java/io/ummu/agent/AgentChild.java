@@ -71,6 +71,9 @@ public final class AgentChild {
             case "observe":
                 observe();
                 break;
+            case "idle":
+                idle();
+                break;
             default:
                 throw new IllegalArgumentException("scenario: " + scenario);
         }
@@ -198,6 +201,10 @@ public final class AgentChild {
 
     /** The MBean's counters and JFR events for one allocate/free of each kind. */
     static void observe() throws Exception {
+        // Events before JFR is initialised (the agent registers its event types only once it is),
+        // then a recording: the events after its start must be in it.
+        kinds();
+        flush();
         jdk.jfr.Recording rec = new jdk.jfr.Recording();
         rec.enable("io.ummu.Released");
         rec.enable("io.ummu.Unmapped");
@@ -223,6 +230,41 @@ public final class AgentChild {
         }
     }
 
+    /**
+     * One buffer at a time after pauses of growing length, each waited for by
+     * its RELEASED event alone: no flush (a flush wakes the dispatcher itself).
+     * The pauses cross the dispatcher's short timed parks and its sleep
+     * without a timeout, from which only the hook's own wake-up can get it out.
+     */
+    static void idle() throws Exception {
+        java.util.concurrent.ConcurrentHashMap<Long, java.util.concurrent.CountDownLatch> waiting =
+                new java.util.concurrent.ConcurrentHashMap<>();
+        Ummu.addListener(e -> {
+            if (e.type() == BufferEvent.Type.RELEASED) {
+                java.util.concurrent.CountDownLatch l = waiting.get(e.buffer().size());
+                if (l != null) {
+                    l.countDown();
+                }
+            }
+        });
+        long[] pausesMillis = {0, 1, 3, 10, 50, 300, 1500};
+        int delivered = 0;
+        for (int i = 0; i < pausesMillis.length; i++) {
+            Thread.sleep(pausesMillis[i]);
+            long size = 4096 + 16 * i; // the listener tells the buffers apart by size
+            java.util.concurrent.CountDownLatch l = new java.util.concurrent.CountDownLatch(1);
+            waiting.put(size, l);
+            free(ByteBuffer.allocateDirect((int) size));
+            // A generous bound, not a measurement: a lost wake-up never delivers.
+            boolean ok = l.await(60, java.util.concurrent.TimeUnit.SECONDS);
+            System.out.println("IDLE_RELEASED " + pausesMillis[i] + " " + ok);
+            if (ok) {
+                delivered++;
+            }
+        }
+        System.out.println("IDLE_DELIVERED " + delivered + " of " + pausesMillis.length);
+    }
+
     static void cycles(int n) throws Exception {
         for (int i = 0; i < n; i++) {
             free(ByteBuffer.allocateDirect(4096));
@@ -232,12 +274,16 @@ public final class AgentChild {
     /** Threads allocating and releasing, one listener that always throws, one that counts. */
     static void threads(int threads, int perThread) throws Exception {
         AtomicLong released = new AtomicLong();
+        AtomicLong dangling = new AtomicLong();
         Ummu.addListener(e -> {
             throw new IllegalStateException("listener failure on purpose");
         });
         Ummu.addListener(e -> {
             if (e.type() == BufferEvent.Type.RELEASED) {
                 released.incrementAndGet();
+            } else if (e.type() == BufferEvent.Type.DANGLING && dangling.incrementAndGet() <= 5) {
+                // Every buffer here is freed through its cleaner only: none can be DANGLING.
+                print(e);
             }
         });
         Thread[] ts = new Thread[threads];
@@ -279,6 +325,7 @@ public final class AgentChild {
         }
         flush();
         System.out.println("RELEASED_SEEN " + released.get());
+        System.out.println("DANGLING_SEEN " + dangling.get());
         Object errors = ManagementFactory.getPlatformMBeanServer().getAttribute(new ObjectName("io.ummu:type=Agent"),
                 "ListenerErrors");
         System.out.println("LISTENER_ERRORS " + errors);

@@ -17,7 +17,7 @@ class AgentHooksTest {
     }
 
     @Test
-    void byteBuddySafeModeLeavesNoUnsafeWarningAndEveryHookIsInPlace() throws Exception {
+    void noUnsafeOrSharingWarningAndEveryHookIsInPlace() throws Exception {
         ChildJvm c = new ChildJvm();
         c.agentArgs = "logLevel=debug";
         ChildJvm.Result r = c.run("io.ummu.agent.AgentChild", "quiet").await().assertOk();
@@ -25,6 +25,7 @@ class AgentHooksTest {
         // JDK 24+ prints "WARNING: A terminally deprecated method in sun.misc.Unsafe has been called"
         // on the first use; this child never uses it, so any such line would be Byte Buddy's.
         assertFalse(r.err.contains("sun.misc.Unsafe"), "no sun.misc.Unsafe warning\n" + r.err);
+        assertFalse(r.err.contains(CDS_LOST), "class-data sharing stays on\n" + r.err);
         List<String> ummu = ummuLines(r);
         for (String hook : new String[] {Installer.DEALLOCATOR, Installer.UNMAPPER}) {
             List<String> l = ummu.stream().filter(x -> x.contains("hook " + hook + " ")).collect(Collectors.toList());
@@ -37,6 +38,36 @@ class AgentHooksTest {
             assertTrue(seg.get(0).contains("installed ("), seg.get(0));
         }
         assertEquals(1, ummu.stream().filter(x -> x.startsWith("[ummu] agent on (premain)")).count(), r.err);
+    }
+
+    /** The JVM's warning when an agent appends to the bootstrap class path. */
+    static final String CDS_LOST = "Sharing is only supported for boot loader classes";
+
+    @Test
+    void theFallbackBridgeWorksButCostsClassDataSharing() throws Exception {
+        // The JVM warns on stderr; the same check above passes only because the bridge avoids the append.
+        ChildJvm c = new ChildJvm().arg("-Dummu.test.bridgeByAppend=true");
+        ChildJvm.Result r = c.run("io.ummu.agent.AgentChild", "kinds").await().assertOk();
+        assertTrue(r.err.contains(CDS_LOST), r.err);
+        assertEquals("true", r.value("ACTIVE"), r.toString());
+        Events.Tracked big = Events.find(Events.tracked(r.out), "DIRECT", 40 << 20);
+        assertEquals(1, Events.of(Events.events(r.out), "RELEASED", big.id).size(), r.toString());
+    }
+
+    @Test
+    void startUpLoadsNeitherByteBuddysAgentBuilderNorJmx() throws Exception {
+        // What made the agent's start-up cost over a second of CPU: about 1,100 Byte Buddy classes,
+        // and the platform MBean server built for the agent's MBean although nobody looked.
+        ChildJvm c = new ChildJvm().arg("-Xlog:class+load=info:file=classes.txt");
+        ChildJvm.Result r = c.run("io.ummu.agent.AgentChild", "kinds").await();
+        List<String> loaded = java.nio.file.Files.readAllLines(c.dir.resolve("classes.txt"));
+        r.assertOk(); // deletes the child's directory
+        assertTrue(loaded.stream().anyMatch(l -> l.contains(" io.ummu.agent.Installer ")), "control: the log works");
+        long shaded = loaded.stream().filter(l -> l.contains(" io.ummu.shaded.")).count();
+        assertTrue(shaded > 0 && shaded < 60, shaded + " classes of the shaded Byte Buddy jar (ASM only)");
+        assertFalse(loaded.stream().anyMatch(l -> l.contains(" javax.management.MBeanServer ")),
+                "no platform MBean server until someone asks for it");
+        assertEquals("true", r.value("ACTIVE"), r.toString());
     }
 
     @Test

@@ -17,7 +17,7 @@ package io.ummu.agent.bootstrap;
  * transformed by an agent ({@code jdk.internal.module.Modules.transformedByAgent}).
  *
  * <p>Keep it minimal and dependency-free: it must reference nothing but
- * {@code java.lang}. Every entry point swallows every {@link Throwable},
+ * {@code java.lang} (and {@code java.util.function.Consumer}). Every entry point swallows every {@link Throwable},
  * because the release hooks run on the Reference Handler thread and inside
  * {@code Cleaner}s, where an exception would end the JVM; the advice also
  * suppresses, but the call sites rewritten in {@code jdk.internal.foreign}
@@ -38,6 +38,15 @@ public abstract class UmmuHooks {
 
     /** Counts Throwables swallowed here (there is nowhere to report them from a hook). */
     public static volatile long swallowed;
+
+    /**
+     * Run once, with the server, when {@code ManagementFactory.getPlatformMBeanServer()}
+     * first returns after the agent hooked it: the agent registers its MBean
+     * then instead of at start-up, so that a JVM nobody monitors never pays
+     * for building the platform MBean server. Typed Object because this class
+     * must not see {@code java.management}.
+     */
+    public static volatile java.util.function.Consumer<Object> onPlatformMBeanServer;
 
     protected UmmuHooks() {
     }
@@ -80,6 +89,19 @@ public abstract class UmmuHooks {
         if (s != null && address != 0) {
             try {
                 s.released(kind, address);
+            } catch (Throwable t) {
+                swallowed++;
+            }
+        }
+    }
+
+    /** Called by ManagementFactory.getPlatformMBeanServer() (a synchronized method) with what it returns. */
+    public static void platformMBeanServer(Object server) {
+        java.util.function.Consumer<Object> c = onPlatformMBeanServer;
+        if (c != null && server != null) {
+            onPlatformMBeanServer = null;
+            try {
+                c.accept(server);
             } catch (Throwable t) {
                 swallowed++;
             }

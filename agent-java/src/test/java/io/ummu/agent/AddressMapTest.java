@@ -1,0 +1,74 @@
+package io.ummu.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Random;
+
+import org.junit.jupiter.api.Test;
+
+/** The dispatcher's address-keyed map, against java.util.HashMap as the reference. */
+class AddressMapTest {
+    @Test
+    void randomPutGetRemoveAgreeWithHashMap() {
+        AddressMap<String> m = new AddressMap<>();
+        Map<Long, String> ref = new HashMap<>();
+        Random r = new Random(42);
+        // Page-aligned addresses from a small window: long probe runs, many
+        // removals in the middle of a run, growth and reuse of the same keys.
+        for (int i = 0; i < 200_000; i++) {
+            long address = 0x7f0000000000L + ((long) r.nextInt(3000) << 12);
+            switch (r.nextInt(3)) {
+                case 0:
+                    assertEquals(ref.put(address, "v" + i), m.put(address, "v" + i), "put " + i);
+                    break;
+                case 1:
+                    assertEquals(ref.remove(address), m.remove(address), "remove " + i);
+                    break;
+                default:
+                    assertEquals(ref.get(address), m.get(address), "get " + i);
+                    break;
+            }
+            assertEquals(ref.size(), m.size(), "size after op " + i);
+        }
+        for (Map.Entry<Long, String> e : ref.entrySet()) {
+            assertEquals(e.getValue(), m.get(e.getKey()));
+        }
+        for (Long k : ref.keySet().toArray(new Long[0])) {
+            assertEquals(ref.remove(k), m.remove(k));
+        }
+        assertTrue(m.isEmpty());
+    }
+
+    @Test
+    void keysThatCollideAreAllFoundAfterRemovalsFromTheMiddleOfTheirRun() {
+        AddressMap<Long> m = new AddressMap<>();
+        // Sixteen keys in a map of 64 slots: fill, then remove every other
+        // one; each survivor must still be reachable across the holes.
+        for (long a = 1; a <= 16; a++) {
+            m.put(a << 20, a);
+        }
+        for (long a = 1; a <= 16; a += 2) {
+            assertEquals(a, m.remove(a << 20));
+        }
+        for (long a = 1; a <= 16; a++) {
+            assertEquals(a % 2 == 0 ? Long.valueOf(a) : null, m.get(a << 20), "key " + a);
+        }
+        assertEquals(8, m.size());
+    }
+
+    @Test
+    void zeroIsNotAnAddress() {
+        AddressMap<String> m = new AddressMap<>();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.put(0, "x"));
+        assertTrue(e.getMessage().contains("address"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> m.put(4096, null));
+        assertNull(m.get(0));
+        assertNull(m.remove(0));
+        assertEquals(0, m.size());
+    }
+}
