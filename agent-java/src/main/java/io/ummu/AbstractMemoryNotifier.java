@@ -233,9 +233,9 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             if (page == null || !page.isDirect() || page.capacity() < Long.BYTES) {
                 throw new MemoryNotifierException(op + ": the backend returned no usable counter page", 0);
             }
-            // As the backend made it: CounterPage reads it through a
-            // read-only view (the page is mapped PROT_READ) and ties the
-            // handle's release to the buffer's root.
+            // As the backend made it: CounterPage makes its own read-only
+            // view (the page is mapped PROT_READ), and the handle goes once
+            // the CounterPage is unreachable.
             return new Opened(backend, h, caps, page, BackendOps.NATIVE);
         } catch (RuntimeException | Error e) {
             Native.close(h);
@@ -742,7 +742,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     /**
      * Closes every watch, wakes threads in {@link #await(Duration)}, stops the
      * dispatcher, and lets go of the native handle (released for good by a
-     * cleaner once the counter page is unreachable, see the class comment).
+     * cleaner once no thread can read the counter page, see the class comment).
      * Idempotent and thread-safe, also against concurrent calls of every
      * other method, and may be called from a listener. When it returns, no
      * invalidation is handed out any more.
