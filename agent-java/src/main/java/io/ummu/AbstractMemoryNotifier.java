@@ -60,7 +60,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * nothing.
  */
 public abstract class AbstractMemoryNotifier implements AutoCloseable {
-    private static final System.Logger LOG = System.getLogger("io.ummu");
+    /** Created on first use: System.getLogger sets up the JDK's logging (some 60 classes), which JVM start-up with the agent need not pay for. */
+    private static final class Logging {
+        static final System.Logger LOG = System.getLogger("io.ummu");
+    }
 
     /*
      * The counter is the first 8 bytes of a page the backend writes: the
@@ -687,7 +690,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             }
         } catch (RuntimeException | Error e) {
             if (!isClosing()) {
-                LOG.log(System.Logger.Level.ERROR, "ummu-dispatcher stopped; listeners get no more events,"
+                Logging.LOG.log(System.Logger.Level.ERROR, "ummu-dispatcher stopped; listeners get no more events,"
                         + " drain() still works", e);
             }
         }
@@ -727,7 +730,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
                     try {
                         l.onInvalidation(inv);
                     } catch (Throwable t) {
-                        LOG.log(System.Logger.Level.WARNING, "listener " + l + " threw on " + inv, t);
+                        Logging.LOG.log(System.Logger.Level.WARNING, "listener " + l + " threw on " + inv, t);
                     }
                 }
             } finally {
