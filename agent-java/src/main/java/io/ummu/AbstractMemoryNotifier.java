@@ -58,7 +58,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * then it watches nothing.
  */
 public abstract class AbstractMemoryNotifier implements AutoCloseable {
-    private static final System.Logger LOG = System.getLogger("io.ummu");
+    /** Created on first use: System.getLogger sets up the JDK's logging (some 60 classes), which JVM start-up with the agent need not pay for. */
+    private static final class Logging {
+        static final System.Logger LOG = System.getLogger("io.ummu");
+    }
 
     /** Records read per native call; the read buffer is reused under drainLock. */
     private static final int READ_BATCH = 256;
@@ -680,7 +683,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             }
         } catch (RuntimeException | Error e) {
             if (!isClosing()) {
-                LOG.log(System.Logger.Level.ERROR, "ummu-dispatcher stopped; listeners get no more events,"
+                Logging.LOG.log(System.Logger.Level.ERROR, "ummu-dispatcher stopped; listeners get no more events,"
                         + " drain() still works", e);
             }
         }
@@ -720,7 +723,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
                     try {
                         l.onInvalidation(inv);
                     } catch (Throwable t) {
-                        LOG.log(System.Logger.Level.WARNING, "listener " + l + " threw on " + inv, t);
+                        Logging.LOG.log(System.Logger.Level.WARNING, "listener " + l + " threw on " + inv, t);
                     }
                 }
             } finally {

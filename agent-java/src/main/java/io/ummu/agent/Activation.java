@@ -60,9 +60,10 @@ final class Activation {
         if (o.exitReport) {
             Runtime.getRuntime().addShutdownHook(new Thread(() -> ExitReport.print(t), "ummu-exit-report"));
         }
-        String line = String.format(Locale.ROOT, "agent on (%s): backend %s, tracking %s%s, %d of %d hooks in place",
-                late ? "attached late" : "premain", src.name(), t.trackedKinds(),
-                o.minSize > 0 ? " >= " + o.minSize + " bytes" : "", hooks.size() - skipped.size(), hooks.size());
+        // Concatenated, not String.format: a Formatter loads the locale machinery at JVM start-up.
+        String line = "agent on (" + (late ? "attached late" : "premain") + "): backend " + src.name()
+                + ", tracking " + t.trackedKinds() + (o.minSize > 0 ? " >= " + o.minSize + " bytes" : "")
+                + ", " + (hooks.size() - skipped.size()) + " of " + hooks.size() + " hooks in place";
         AgentRuntime.status = line + (why[0] == null ? "" : "; " + why[0]);
         Log.info(line);
         if (why[0] != null) {

@@ -1,13 +1,19 @@
 package io.ummu.agent;
 
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.instrument.Instrumentation;
-import java.lang.reflect.Method;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.net.URISyntaxException;
+import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.security.CodeSource;
 import java.security.ProtectionDomain;
 import java.util.Map;
 import java.util.Set;
@@ -57,13 +63,7 @@ final class Bridge {
         if (onBootPath()) {
             return; // a previous load of the agent did it
         }
-        byte[] bytes;
-        try (InputStream in = Bridge.class.getClassLoader().getResourceAsStream(ENTRY)) {
-            if (in == null) {
-                throw new IOException("resource " + ENTRY + " missing from the agent jar");
-            }
-            bytes = in.readAllBytes();
-        }
+        byte[] bytes = readBridge();
         Throwable why;
         try {
             if (APPEND_FOR_TEST) {
@@ -93,6 +93,36 @@ final class Bridge {
         }
     }
 
+    /**
+     * The bridge's class file, read straight from ummu.jar when the agent was
+     * loaded from a jar: {@code ClassLoader.getResourceAsStream} asks the
+     * parent loaders first, and for a package in no module they search every
+     * module of the JDK's image, which costs a JVM start-up some 50 classes
+     * and their time.
+     */
+    private static byte[] readBridge() throws IOException {
+        CodeSource cs = Bridge.class.getProtectionDomain().getCodeSource();
+        URL where = cs == null ? null : cs.getLocation();
+        if (where != null && where.getProtocol().equals("file") && where.getPath().endsWith(".jar")) {
+            try (JarFile jar = new JarFile(new File(where.toURI()), false)) {
+                JarEntry e = jar.getJarEntry(ENTRY);
+                if (e != null) {
+                    try (InputStream in = jar.getInputStream(e)) {
+                        return in.readAllBytes();
+                    }
+                }
+            } catch (IOException | URISyntaxException | IllegalArgumentException e) {
+                Log.debug("bridge: reading " + where + ": " + Log.brief(e) + "; trying the class loader");
+            }
+        }
+        try (InputStream in = Bridge.class.getClassLoader().getResourceAsStream(ENTRY)) {
+            if (in == null) {
+                throw new IOException("resource " + ENTRY + " missing from the agent jar");
+            }
+            return in.readAllBytes();
+        }
+    }
+
     private static void defineInBootLoader(Instrumentation inst, byte[] bytes) throws ReflectiveOperationException {
         Module base = Object.class.getModule();
         Module agent = Bridge.class.getModule();
@@ -100,10 +130,25 @@ final class Bridge {
             inst.redefineModule(base, Set.of(), Map.of(INTERNAL_MISC, Set.of(agent)), Map.of(), Set.of(), Map.of());
         }
         Class<?> unsafeClass = Class.forName(INTERNAL_MISC + ".Unsafe", false, null);
-        Object unsafe = unsafeClass.getMethod("getUnsafe").invoke(null);
-        Method define = unsafeClass.getMethod("defineClass", String.class, byte[].class, int.class, int.class,
-                ClassLoader.class, ProtectionDomain.class);
-        Class<?> c = (Class<?>) define.invoke(unsafe, NAME, bytes, 0, bytes.length, null, null);
+        // Method handles called with their exact types rather than Method.invoke: on JDK 18+
+        // reflection spins method-handle adapters on a first call, tens of milliseconds at start-up.
+        MethodHandles.Lookup lookup = MethodHandles.lookup();
+        Object unsafe;
+        Class<?> c;
+        try {
+            MethodHandle getUnsafe = lookup.findStatic(unsafeClass, "getUnsafe", MethodType.methodType(unsafeClass))
+                    .asType(MethodType.methodType(Object.class));
+            unsafe = (Object) getUnsafe.invokeExact();
+            MethodHandle define = lookup.findVirtual(unsafeClass, "defineClass", MethodType.methodType(Class.class,
+                    String.class, byte[].class, int.class, int.class, ClassLoader.class, ProtectionDomain.class))
+                    .bindTo(unsafe);
+            c = (Class<?>) define.invokeExact(NAME, bytes, 0, bytes.length, (ClassLoader) null,
+                    (ProtectionDomain) null);
+        } catch (ReflectiveOperationException | RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
         if (c.getClassLoader() != null) {
             throw new IllegalStateException(NAME + " was defined by " + c.getClassLoader());
         }

@@ -134,13 +134,7 @@ final class Installer {
      *         platform MBean server may exist, so the caller registers now
      */
     static synchronized boolean hookPlatformMBeanServer(Instrumentation inst, Consumer<Object> register) {
-        UmmuHooks.onPlatformMBeanServer = server -> {
-            try {
-                register.accept(server);
-            } finally {
-                managementDone(inst);
-            }
-        };
+        UmmuHooks.onPlatformMBeanServer = new ServerAsked(inst, register);
         Weaver w = registered;
         if (w == null) {
             w = new Weaver(false, false, false);
@@ -156,6 +150,26 @@ final class Installer {
             return false;
         }
         return true;
+    }
+
+    /** A class, not a lambda: a lambda costs JVM start-up a class spun at run time. */
+    private static final class ServerAsked implements Consumer<Object> {
+        private final Instrumentation inst;
+        private final Consumer<Object> register;
+
+        ServerAsked(Instrumentation inst, Consumer<Object> register) {
+            this.inst = inst;
+            this.register = register;
+        }
+
+        @Override
+        public void accept(Object server) {
+            try {
+                register.accept(server);
+            } finally {
+                managementDone(inst);
+            }
+        }
     }
 
     /** The MBean hook has done its work (or is not wanted): drop the transformer unless segments need it. */

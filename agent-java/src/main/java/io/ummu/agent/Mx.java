@@ -2,6 +2,7 @@ package io.ummu.agent;
 
 import java.lang.instrument.Instrumentation;
 import java.lang.management.ManagementFactory;
+import java.util.function.Consumer;
 
 import javax.management.MBeanServer;
 import javax.management.ObjectName;
@@ -24,7 +25,7 @@ final class Mx implements AgentMXBean {
     static void registerWhenAsked(Tracker t, Instrumentation inst) {
         boolean hooked;
         try {
-            hooked = Installer.hookPlatformMBeanServer(inst, server -> register(t, (MBeanServer) server));
+            hooked = Installer.hookPlatformMBeanServer(inst, new Registration(t));
         } catch (Throwable e) {
             Log.debug("MBean " + NAME + ": no hook on the platform MBean server (" + Log.brief(e)
                     + "), registering now");
@@ -32,6 +33,20 @@ final class Mx implements AgentMXBean {
         }
         if (!hooked) {
             register(t, null);
+        }
+    }
+
+    /** A class, not a lambda: a lambda costs JVM start-up a class spun at run time. */
+    private static final class Registration implements Consumer<Object> {
+        private final Tracker t;
+
+        Registration(Tracker t) {
+            this.t = t;
+        }
+
+        @Override
+        public void accept(Object server) {
+            register(t, (MBeanServer) server);
         }
     }
 

@@ -7,10 +7,9 @@ package io.ummu.agent.bootstrap;
  * {@code java.base} ({@code DirectByteBuffer$Deallocator},
  * {@code FileChannelImpl$Unmapper}, {@code jdk.internal.foreign.*}), which are
  * defined by the bootstrap class loader. Code there can only link against
- * classes the bootstrap loader can see, so the agent copies this one class
- * into a small jar and appends it with
- * {@code Instrumentation.appendToBootstrapClassLoaderSearch}. The rest of the
- * agent (Byte Buddy, the tracker, listeners) stays in the application class
+ * classes the bootstrap loader can see, so the agent defines this one class
+ * in the bootstrap loader (see {@code io.ummu.agent.Bridge}). The rest of the
+ * agent (the hook weaver, the tracker, listeners) stays in the application class
  * loader, out of the JDK's way; it plugs itself in by subclassing this class
  * and storing the instance in {@link #sink}. The JVM lets the instrumented
  * modules read the bootstrap loader's unnamed module because they were
