@@ -363,9 +363,9 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         // Removed from the map only by whoever unregisters it in the backend:
         // if close() of the notifier has begun (tryEnter fails), the watch
         // stays in the map and close() unregisters it. Removing it first
-        // would leave the backend watching it until the cleaner runs, and a
-        // userfaultfd registration blocks every other notifier of the
-        // process from that mapping (EBUSY) until then.
+        // would leave the backend watching it until the cleaner runs: its
+        // pages stay registered (with userfaultfd, for the whole process)
+        // and its events keep arriving for nobody.
         if (first && tryEnter()) {
             try {
                 if (watches.remove(w.cookie(), w)) {

@@ -207,9 +207,8 @@ class NotifierApiTest {
             }
             assertTrue(unexpected.isEmpty(), "unexpected: " + unexpected);
             assertThrows(IllegalStateException.class, n::generationAcquire);
-            // Whatever raced, the closed notifier watches nothing any more: a
-            // fresh one can watch the same memory (with userfaultfd, a leftover
-            // registration of the mapping would make this fail with EBUSY).
+            // Whatever raced, the closed notifier is done with the memory: a
+            // fresh one can watch it.
             try (MemoryNotifier fresh = MemoryNotifier.open(n.backend())) {
                 fresh.watch(b).close();
             }

@@ -86,12 +86,11 @@ final class CacheTesting {
     }
 
     /**
-     * Pages of a temporary file, mapped: a mapping of their own. Tests watch
-     * these rather than small direct buffers, which live inside glibc's malloc
-     * arenas: a watch there makes the userfaultfd backend register the whole
-     * arena, and a notifier whose file descriptor is not yet released (that
-     * waits for a GC after close) can then keep the arena from being watched by
-     * the next notifier in this JVM (EBUSY).
+     * Pages of a temporary file, mapped: a mapping of their own, which the
+     * test alone maps and unmaps. Tests watch these rather than small direct
+     * buffers, which live inside glibc's malloc arenas, where glibc decides
+     * when memory is unmapped (and which the userfaultfd backend registers
+     * whole).
      */
     static MappedByteBuffer mappedPages(int pages) {
         try {
