@@ -42,6 +42,24 @@ class AgentHooksTest {
         assertEquals(1, ummu.stream().filter(x -> x.startsWith("[ummu] agent on (premain)")).count(), r.err);
     }
 
+    @Test
+    void theBridgeLeavesJdkInternalMiscClosedToTheClassPath() throws Exception {
+        // The agent's classes share the class path's unnamed module: had it exported jdk.internal.misc
+        // to itself (to define the bridge), every application class could link against it.
+        ChildJvm c = new ChildJvm();
+        c.agentArgs = "logLevel=debug";
+        ChildJvm.Result r = c.run("io.ummu.agent.BridgeAccessChild").await().assertOk();
+        assertEquals("true", r.value("ACTIVE"), r.toString());
+        assertEquals("null", r.value("BRIDGE_LOADER"), "the bridge is in the bootstrap class loader\n" + r);
+        assertFalse(r.err.contains(CDS_LOST), "defined, not appended: class-data sharing stays on\n" + r.err);
+        assertEquals("false", r.value("EXPORTED_TO_APP"), r.toString());
+        assertEquals("false", r.value("EXPORTED_TO_PLATFORM"), r.toString());
+        assertEquals("false", r.value("EXPORTED_TO_ALL"), r.toString());
+        assertEquals("IllegalAccessException", r.value("LOOKUP"), r.toString());
+        assertTrue(r.value("LINK").startsWith("IllegalAccessError ") && r.value("LINK").contains("jdk.internal.misc"),
+                r.toString());
+    }
+
     /** The JVM's warning when an agent appends to the bootstrap class path. */
     static final String CDS_LOST = "Sharing is only supported for boot loader classes";
 
