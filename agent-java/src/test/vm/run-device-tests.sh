@@ -67,6 +67,7 @@ INCLUDE='^io\.ummu\.(ApiGuideJdk22|BackendSelection|DeviceEvents|DeviceEventsJdk
 INCLUDE_UFFD='^io\.ummu\.Userfaultfd(Backend|BackendJdk22)Test$'
 # The same without the classes compiled for Java 22 (for the JDK 17 run).
 INCLUDE17='^io\.ummu\.(BackendSelection|DeviceEvents|NotifierApi|Validation)Test$|^io\.ummu\.internal\.NativeTest$|^io\.ummu\.cache\.(RegistrationCache|CacheInvalidation)Test$'
+INCLUDE17_UFFD='^io\.ummu\.UserfaultfdBackendTest$'
 
 # In the guest: libummu's C tests against the device first (when $1 is 1),
 # the userfaultfd C suites (unless $4, uffd_stress's seconds, is 0; their
@@ -251,7 +252,12 @@ for k in $kernels; do
 		run "JDK 25" "$k" "$INCLUDE" 1 0
 	fi
 	if [ "$jdk17" = 1 ]; then
-		run "JDK 17" "$k" "$INCLUDE17" 0 0 UMMU_VM_JDK="$JDK17"
+		# The C suites ran in the JDK 25 boot; only the Java side again.
+		if wp_async "$k"; then
+			run "JDK 17" "$k" "$INCLUDE17|$INCLUDE17_UFFD" 0 0 UMMU_VM_JDK="$JDK17"
+		else
+			run "JDK 17" "$k" "$INCLUDE17" 0 0 UMMU_VM_JDK="$JDK17"
+		fi
 	fi
 done
 
