@@ -27,9 +27,10 @@ import org.junit.jupiter.api.Test;
  * FFM): what it sees, what it says it cannot see, how it refuses memory it
  * cannot watch, that 100 000 watches do not cost 100 000 VMAs, and that the
  * notifiers of a process share one userfaultfd. Runs where the backend is
- * available (Linux 6.7 or later with WP_ASYNC: the host, and 6.12 in the VM,
- * where it passed when run there by hand) and skips with the reason elsewhere
- * (the VM's 6.1 lacks it).
+ * available (Linux 6.7 or later with WP_ASYNC): on the build host, and on
+ * 6.12 in QEMU, where src/test/vm/run-device-tests.sh runs it (with its Jdk22
+ * variant) and a skip fails. It skips with the reason elsewhere; that script
+ * leaves it out on 6.1, which lacks WP_ASYNC.
  * {@code UserfaultfdBackendJdk22Test} changes mappings itself through FFM.
  */
 class UserfaultfdBackendTest {
