@@ -101,7 +101,7 @@ final class Tracker extends UmmuHooks {
      * event can be while the dispatcher lingers. Kernel events and flushes
      * interrupt it.
      */
-    static final long LINGER_NANOS = 50_000L;
+    static final long LINGER_NANOS = 200_000L;
 
     /** Rounds in a row that find nothing before the dispatcher sleeps until a producer wakes it. */
     static final int IDLE_ROUNDS = 20;
