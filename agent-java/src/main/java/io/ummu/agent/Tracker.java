@@ -25,8 +25,8 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * <h2>Threads</h2>
  * The hooks ({@link #allocated}, {@link #releasing}, {@link #released}) run
  * on application threads, on the Reference Handler thread and in Cleaners.
- * They only append a record to a lock-free multi-producer queue (one
- * {@code getAndSet}) and, if the dispatcher sleeps, unpark it: no lock, no
+ * They only append a record to a lock-free multi-producer queue (a
+ * {@code compareAndSet} of the tail) and, if the dispatcher sleeps, unpark it: no lock, no
  * blocking, no direct buffer, no call into native code, nothing that can
  * throw except an OutOfMemoryError, which the bridge swallows. Because a hook
  * never calls anything that could allocate a direct buffer, there is no
@@ -327,8 +327,14 @@ final class Tracker extends UmmuHooks {
     }
 
     private void enqueue(Rec r) {
-        Rec prev = tail.getAndSet(r);
-        r.seq = prev.seq + 1; // prev's seq was written before prev was swapped in
+        // A CAS rather than getAndSet, so that seq is written before the record
+        // is published: the next producer reads it from the tail it replaces.
+        // Lock-free: a failed CAS means another producer's record went in.
+        Rec prev;
+        do {
+            prev = tail.get();
+            r.seq = prev.seq + 1;
+        } while (!tail.compareAndSet(prev, r));
         prev.next = r;
         // One producer wakes it; the others do not queue up behind it in
         // unpark while the woken dispatcher waits for a core. Safe: before it
