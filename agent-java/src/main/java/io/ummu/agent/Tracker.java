@@ -455,29 +455,30 @@ final class Tracker extends UmmuHooks {
         boolean caughtUp = h == last;
         int records = 0;
         int spins = 0;
-        for (;;) {
-            Rec r = h.next;
-            if (r == null) {
-                if (caughtUp) {
-                    head = h;
-                    if (records > 0) {
-                        takenSeq = h.seq;
+        try {
+            for (;;) {
+                Rec r = h.next;
+                if (r == null) {
+                    if (caughtUp) {
+                        return records;
                     }
-                    return records;
+                    if (++spins < 1000) {
+                        Thread.onSpinWait();
+                    } else {
+                        Thread.yield(); // the producer was descheduled between its two steps
+                    }
+                    continue;
                 }
-                if (++spins < 1000) {
-                    Thread.onSpinWait();
-                } else {
-                    Thread.yield(); // the producer was descheduled between its two steps
+                h = r; // taken before it is applied: a record whose apply throws is not applied twice
+                apply(r, ends);
+                records++;
+                if (r == last) {
+                    caughtUp = true;
                 }
-                continue;
             }
-            h = r;
-            apply(r, ends);
-            records++;
-            if (r == last) {
-                caughtUp = true;
-            }
+        } finally {
+            head = h;
+            takenSeq = h.seq;
         }
     }
 
