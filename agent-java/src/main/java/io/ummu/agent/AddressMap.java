@@ -126,10 +126,10 @@ final class AddressMap<V> {
                 V v = (V) values[i];
                 k[i] = 0;
                 values[i] = null;
+                size--; // exact even if sink throws half-way
                 sink.accept(v);
             }
         }
-        size = 0;
     }
 
     private int slot(long address) {

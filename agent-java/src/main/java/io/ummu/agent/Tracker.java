@@ -25,8 +25,8 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * <h2>Threads</h2>
  * The hooks ({@link #allocated}, {@link #releasing}, {@link #released}) run
  * on application threads, on the Reference Handler thread and in Cleaners.
- * They only append a record to a lock-free multi-producer queue (one
- * {@code getAndSet}) and, if the dispatcher sleeps, unpark it: no lock, no
+ * They only append a record to a lock-free multi-producer queue (a
+ * {@code compareAndSet} of the tail) and, if the dispatcher sleeps, unpark it: no lock, no
  * blocking, no direct buffer, no call into native code, nothing that can
  * throw except an OutOfMemoryError, which the bridge swallows. Because a hook
  * never calls anything that could allocate a direct buffer, there is no
@@ -101,7 +101,7 @@ final class Tracker extends UmmuHooks {
      * event can be while the dispatcher lingers. Kernel events and flushes
      * interrupt it.
      */
-    static final long LINGER_NANOS = 50_000L;
+    static final long LINGER_NANOS = 200_000L;
 
     /** Rounds in a row that find nothing before the dispatcher sleeps until a producer wakes it. */
     static final int IDLE_ROUNDS = 20;
@@ -126,29 +126,48 @@ final class Tracker extends UmmuHooks {
     static final long BACKLOG_LIMIT = 1L << 16;
     static final int MAX_YIELDS = 100;
 
-    /** A queued hook call; also the queue's node. */
-    static final class Rec {
+    /**
+     * A queued hook call; also the queue's node. A release record is only
+     * this (40 bytes): most records are releases, and each one is allocated
+     * on the thread that frees the buffer.
+     */
+    static class Rec {
         final int op;
         final int kind;
         final long address;
-        final long size;
-        final String thread;
-        final long time;
-        final StackTraceElement[] stack;
-        final CountDownLatch latch;
         volatile Rec next;
         /** Position in the queue: the previous record's plus one (written before the record is published). */
         long seq;
 
-        Rec(int op, int kind, long address, long size, String thread, long time, StackTraceElement[] stack,
-            CountDownLatch latch) {
+        Rec(int op, int kind, long address) {
             this.op = op;
             this.kind = kind;
             this.address = address;
+        }
+    }
+
+    /** OP_ALLOC: what the Entry will say about the buffer. */
+    static final class AllocRec extends Rec {
+        final long size;
+        final String thread;
+        final long time;
+        final StackTraceElement[] stack;
+
+        AllocRec(int kind, long address, long size, String thread, long time, StackTraceElement[] stack) {
+            super(OP_ALLOC, kind, address);
             this.size = size;
             this.thread = thread;
             this.time = time;
             this.stack = stack;
+        }
+    }
+
+    /** OP_FLUSH: counted down when every earlier record has been delivered. */
+    static final class FlushRec extends Rec {
+        final CountDownLatch latch;
+
+        FlushRec(CountDownLatch latch) {
+            super(OP_FLUSH, 0, 0);
             this.latch = latch;
         }
     }
@@ -222,7 +241,7 @@ final class Tracker extends UmmuHooks {
         }
         this.minSize = options.minSize;
         this.stackSampling = options.stackSampling;
-        Rec stub = new Rec(OP_FLUSH, 0, 0, 0, null, 0, null, null);
+        Rec stub = new Rec(OP_FLUSH, 0, 0);
         this.head = stub;
         this.tail = new AtomicReference<>(stub);
         this.dispatcher = new Thread(this::dispatchLoop, "ummu-buffers");
@@ -270,8 +289,8 @@ final class Tracker extends UmmuHooks {
         if (stackSampling > 0 && sampleCounter.getAndIncrement() % stackSampling == 0) {
             stack = trim(new Throwable().getStackTrace());
         }
-        Rec r = new Rec(OP_ALLOC, kind, address, size, Thread.currentThread().getName(),
-                System.currentTimeMillis(), stack, null);
+        Rec r = new AllocRec(kind, address, size, Thread.currentThread().getName(), System.currentTimeMillis(),
+                stack);
         enqueue(r);
         if (r.seq - takenSeq > BACKLOG_LIMIT) {
             yieldToDispatcher(r.seq);
@@ -287,14 +306,14 @@ final class Tracker extends UmmuHooks {
     @Override
     protected void releasing(int kind, long address) {
         if (kind >= 0 && kind < KINDS.length && kindEnabled[kind] && Thread.currentThread() != dispatcher) {
-            enqueue(new Rec(OP_BEGIN, kind, address, 0, null, 0, null, null));
+            enqueue(new Rec(OP_BEGIN, kind, address));
         }
     }
 
     @Override
     protected void released(int kind, long address) {
         if (kind >= 0 && kind < KINDS.length && kindEnabled[kind] && Thread.currentThread() != dispatcher) {
-            enqueue(new Rec(OP_END, kind, address, 0, null, 0, null, null));
+            enqueue(new Rec(OP_END, kind, address));
         }
     }
 
@@ -308,8 +327,14 @@ final class Tracker extends UmmuHooks {
     }
 
     private void enqueue(Rec r) {
-        Rec prev = tail.getAndSet(r);
-        r.seq = prev.seq + 1; // prev's seq was written before prev was swapped in
+        // A CAS rather than getAndSet, so that seq is written before the record
+        // is published: the next producer reads it from the tail it replaces.
+        // Lock-free: a failed CAS means another producer's record went in.
+        Rec prev;
+        do {
+            prev = tail.get();
+            r.seq = prev.seq + 1;
+        } while (!tail.compareAndSet(prev, r));
         prev.next = r;
         // One producer wakes it; the others do not queue up behind it in
         // unpark while the woken dispatcher waits for a core. Safe: before it
@@ -339,7 +364,7 @@ final class Tracker extends UmmuHooks {
             return false; // from a listener: would wait for itself
         }
         CountDownLatch latch = new CountDownLatch(1);
-        enqueue(new Rec(OP_FLUSH, 0, 0, 0, null, 0, null, latch));
+        enqueue(new FlushRec(latch));
         LockSupport.unpark(dispatcher); // a flush does not wait out the linger
         return latch.await(timeoutNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
     }
@@ -430,36 +455,38 @@ final class Tracker extends UmmuHooks {
         boolean caughtUp = h == last;
         int records = 0;
         int spins = 0;
-        for (;;) {
-            Rec r = h.next;
-            if (r == null) {
-                if (caughtUp) {
-                    head = h;
-                    if (records > 0) {
-                        takenSeq = h.seq;
+        try {
+            for (;;) {
+                Rec r = h.next;
+                if (r == null) {
+                    if (caughtUp) {
+                        return records;
                     }
-                    return records;
+                    if (++spins < 1000) {
+                        Thread.onSpinWait();
+                    } else {
+                        Thread.yield(); // the producer was descheduled between its two steps
+                    }
+                    continue;
                 }
-                if (++spins < 1000) {
-                    Thread.onSpinWait();
-                } else {
-                    Thread.yield(); // the producer was descheduled between its two steps
+                h = r; // taken before it is applied: a record whose apply throws is not applied twice
+                apply(r, ends);
+                records++;
+                if (r == last) {
+                    caughtUp = true;
                 }
-                continue;
             }
-            h = r;
-            apply(r, ends);
-            records++;
-            if (r == last) {
-                caughtUp = true;
-            }
+        } finally {
+            head = h;
+            takenSeq = h.seq;
         }
     }
 
     private void apply(Rec r, List<Object> ends) {
         switch (r.op) {
             case OP_ALLOC: {
-                Entry e = new Entry(nextId++, KINDS[r.kind], r.address, r.size, r.thread, r.time, r.stack);
+                AllocRec a = (AllocRec) r;
+                Entry e = new Entry(nextId++, KINDS[a.kind], a.address, a.size, a.thread, a.time, a.stack);
                 fresh.put(r.address, e); // a newer allocation at the same address supersedes, as in live
                 trackedCount++;
                 break;
@@ -558,9 +585,9 @@ final class Tracker extends UmmuHooks {
     }
 
     private void finish(Object o) {
-        if (o instanceof Rec) { // a flush
+        if (o instanceof FlushRec) {
             publishCounts();
-            ((Rec) o).latch.countDown();
+            ((FlushRec) o).latch.countDown();
             return;
         }
         Entry e = (Entry) o;

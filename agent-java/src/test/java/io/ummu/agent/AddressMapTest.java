@@ -62,6 +62,26 @@ class AddressMapTest {
     }
 
     @Test
+    void drainHandsOverEveryValueOnceAndLeavesAnEmptyUsableMap() {
+        AddressMap<Long> m = new AddressMap<>();
+        for (long a = 1; a <= 1000; a++) {
+            m.put(a << 12, a);
+        }
+        java.util.List<Long> seen = new java.util.ArrayList<>();
+        m.drain(seen::add);
+        java.util.Collections.sort(seen);
+        assertEquals(1000, seen.size());
+        for (int i = 0; i < 1000; i++) {
+            assertEquals(i + 1, seen.get(i));
+        }
+        assertTrue(m.isEmpty());
+        assertNull(m.get(5 << 12));
+        m.put(5 << 12, 5L);
+        assertEquals(5L, m.get(5 << 12));
+        assertEquals(1, m.size());
+    }
+
+    @Test
     void zeroIsNotAnAddress() {
         AddressMap<String> m = new AddressMap<>();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.put(0, "x"));

@@ -24,7 +24,15 @@ import org.openjdk.jmh.annotations.Warmup;
  * rest (registry, kernel watch, unwatch) concurrently. The time per
  * operation below is the application thread's; run with
  * {@code -prof io.ummu.bench.ProcessCpuProfiler} to also see the CPU time
- * of the whole process per operation, dispatcher included.
+ * of the whole process per operation, dispatcher included, and with
+ * {@code -prof gc}: the records are garbage, and a backlog of them is what
+ * makes the process figure vary between runs.
+ *
+ * <p>Each buffer is released right after it is allocated, so the dispatcher
+ * sees both in one batch and never watches it: this is the cost of a
+ * short-lived buffer. A buffer that outlives a batch (a fraction of a
+ * millisecond) also costs a kernel watch and unwatch, which
+ * {@code WatchBenchmark} measures.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

@@ -1,0 +1,60 @@
+package io.ummu.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.junit.jupiter.api.Test;
+
+/** The tracker's record queue, driven directly (no agent, no kernel backend). */
+class TrackerQueueTest {
+    @Test
+    void concurrentProducersNumberEveryRecordOnceAndNothingIsLostPastTheBacklogLimit() throws Exception {
+        Tracker t = new Tracker(Options.parse("", Map.of(), new Properties()), new KernelSource.JvmOnly());
+        int threads = 4;
+        int perThread = 10_000; // 3 records each: 120 000 queued, past BACKLOG_LIMIT
+        Thread[] ts = new Thread[threads];
+        for (int k = 0; k < threads; k++) {
+            long base = 0x100000000L * (k + 1);
+            // The dispatcher is not started yet: the allocation hook must yield a
+            // bounded number of times and return, never wait for it.
+            ts[k] = new Thread(() -> {
+                for (int i = 0; i < perThread; i++) {
+                    long address = base + 4096L * (i % 64);
+                    t.allocated(0, address, 4096);
+                    t.releasing(0, address);
+                    t.released(0, address);
+                }
+            });
+            ts[k].start();
+        }
+        for (Thread th : ts) {
+            th.join();
+        }
+        assertTrue(3L * threads * perThread > Tracker.BACKLOG_LIMIT, "the test must pass the limit");
+        @SuppressWarnings("unchecked")
+        AtomicReference<Tracker.Rec> tail = (AtomicReference<Tracker.Rec>) field(t, "tail");
+        // Each record's seq is its predecessor's plus one, also under contention:
+        // the backlog check (seq - takenSeq) depends on it.
+        assertEquals(3L * threads * perThread, tail.get().seq, "sequence of the last record");
+        t.start();
+        try {
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush after the backlog");
+            assertEquals(threads * perThread, t.stats.tracked, "tracked");
+            assertEquals(threads * perThread, t.stats.released, "released");
+            assertEquals(0, t.liveCount(), "live");
+        } finally {
+            t.stop();
+        }
+    }
+
+    private static Object field(Object o, String name) throws ReflectiveOperationException {
+        java.lang.reflect.Field f = o.getClass().getDeclaredField(name);
+        f.setAccessible(true);
+        return f.get(o);
+    }
+}
