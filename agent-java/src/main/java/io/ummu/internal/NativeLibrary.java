@@ -1,10 +1,7 @@
 package io.ummu.internal;
 
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.URISyntaxException;
-import java.net.URL;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -24,15 +21,12 @@ import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.charset.StandardCharsets;
-import java.security.CodeSource;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Locale;
 import java.util.Set;
-import java.util.jar.JarEntry;
-import java.util.jar.JarFile;
 
 /**
  * Loads {@code libummu.so} once, when this class initialises, and never
@@ -350,37 +344,16 @@ public final class NativeLibrary {
 
     /**
      * The bundled library and its build-time hash file (either null when
-     * absent), read straight from ummu.jar when this class came from a jar:
-     * {@code ClassLoader.getResourceAsStream} asks the parent loaders first,
-     * and for a package in no module they search every module of the JDK's
-     * image (the jimage reader, {@code JarURLConnection}: some 60 classes at
-     * start-up). Anything else (a directory of classes, a jar whose entry is
-     * missing or unreadable) goes through the class loader as before.
+     * absent), read straight from ummu.jar when this class came from a jar
+     * ({@link OwnJar}: the class loader would search the JDK's image first).
+     * Anything else (a directory of classes, a jar without the library or
+     * unreadable) goes through the class loader.
      */
     private static byte[][] readBundled(String resource) throws IOException {
         String hashResource = resource + HASH_SUFFIX;
-        CodeSource cs = NativeLibrary.class.getProtectionDomain().getCodeSource();
-        URL where = cs == null ? null : cs.getLocation();
-        if (where != null && where.getProtocol().equals("file") && where.getPath().endsWith(".jar")) {
-            try (JarFile jar = new JarFile(new File(where.toURI()), false)) {
-                JarEntry lib = jar.getJarEntry(resource);
-                if (lib != null) {
-                    byte[] bytes;
-                    try (InputStream in = jar.getInputStream(lib)) {
-                        bytes = in.readAllBytes();
-                    }
-                    byte[] hash = null;
-                    JarEntry sum = jar.getJarEntry(hashResource);
-                    if (sum != null) {
-                        try (InputStream in = jar.getInputStream(sum)) {
-                            hash = in.readAllBytes();
-                        }
-                    }
-                    return new byte[][] {bytes, hash};
-                }
-            } catch (IOException | URISyntaxException | IllegalArgumentException e) {
-                // Fall through to the class loader, which reports its own failures.
-            }
+        byte[][] fromJar = OwnJar.read(NativeLibrary.class, resource, hashResource);
+        if (fromJar != null && fromJar[0] != null) {
+            return fromJar;
         }
         return new byte[][] {readResource("/" + resource), readResource("/" + hashResource)};
     }
