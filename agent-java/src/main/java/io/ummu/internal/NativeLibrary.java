@@ -93,6 +93,7 @@ public final class NativeLibrary {
             PosixFilePermissions.fromString("r-x------");
 
     private static final long STALE_AFTER_MILLIS = 24L * 60 * 60 * 1000;
+    private static final long REFRESH_AFTER_MILLIS = 60L * 60 * 1000;
     private static final int SHA256_HEX_LENGTH = 64;
 
     private static final Throwable FAILURE;
@@ -231,8 +232,14 @@ public final class NativeLibrary {
 
         if (Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
             if (isTrustedCopy(file, bytes)) {
-                // Fresh mtime: the sweep of stale copies leaves it alone.
-                Files.setLastModifiedTime(file, FileTime.fromMillis(System.currentTimeMillis()));
+                // Fresh mtime: the sweep of stale copies leaves it alone. Refreshed only
+                // once an hour old (far from the sweep's day): setting it spins a lambda
+                // class in the JDK, milliseconds at every JVM start.
+                long now = System.currentTimeMillis();
+                long modified = Files.getLastModifiedTime(file, LinkOption.NOFOLLOW_LINKS).toMillis();
+                if (now - modified > REFRESH_AFTER_MILLIS) {
+                    Files.setLastModifiedTime(file, FileTime.fromMillis(now));
+                }
                 return file;
             }
             // Our own directory, so whatever is there is ours to replace; a

@@ -176,14 +176,19 @@ class NativeLibraryTest {
     void reusesAVerifiedCopyAndReplacesATamperedOne() throws Exception {
         Map<String, String> first = probe(List.of("-Dummu.tmpdir=" + tmp), Map.of());
         Path copy = Paths.get(first.get("from"));
-        FileTime old = FileTime.fromMillis(System.currentTimeMillis() - 3_600_000L);
-        Files.setLastModifiedTime(copy, old);
+        FileTime recent = FileTime.fromMillis(System.currentTimeMillis() - 600_000L);
+        Files.setLastModifiedTime(copy, recent);
         Object inode = Files.getAttribute(copy, "unix:ino");
+        Map<String, String> reused = probe(List.of("-Dummu.tmpdir=" + tmp), Map.of());
+        assertEquals(copy.toString(), reused.get("from"));
+        assertEquals(recent, Files.getLastModifiedTime(copy), "a copy used within the hour keeps its mtime");
 
+        FileTime old = FileTime.fromMillis(System.currentTimeMillis() - 2 * 3_600_000L);
+        Files.setLastModifiedTime(copy, old);
         Map<String, String> second = probe(List.of("-Dummu.tmpdir=" + tmp), Map.of());
         assertEquals(copy.toString(), second.get("from"));
         assertEquals(inode, Files.getAttribute(copy, "unix:ino"), "a good copy is reused, not rewritten");
-        assertNotEquals(old, Files.getLastModifiedTime(copy), "reuse refreshes the mtime (stale sweep)");
+        assertNotEquals(old, Files.getLastModifiedTime(copy), "reuse refreshes an hour-old mtime (stale sweep)");
 
         // Same name, wrong bytes: must not be loaded.
         Files.setPosixFilePermissions(copy, PosixFilePermissions.fromString("rw-------"));
@@ -346,7 +351,7 @@ class NativeLibraryTest {
         throw new AssertionError("no ummu.jar on " + System.getProperty("java.class.path"));
     }
 
-    /** A copy of {@code from} with entry {@code name} left out, or replaced by {@code content} when that is not null. */
+    /** A copy of {@code from} without entry {@code name}, or with {@code content} in its place when not null. */
     private static void copyJarReplacing(Path from, Path to, String name, byte[] content) throws IOException {
         try (JarFile in = new JarFile(from.toFile(), false);
                 JarOutputStream out = new JarOutputStream(Files.newOutputStream(to))) {
