@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
@@ -20,7 +21,6 @@ import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
@@ -51,7 +51,7 @@ import java.util.Set;
  * exclusively ({@code CREATE_NEW}, {@code NOFOLLOW_LINKS}, mode 0500) and
  * renamed into place, so nobody ever loads a half-written file; an existing
  * copy is reused only if it is a regular file (not a symlink) owned by this
- * user, not writable by others, with the right checksum. A directory that is
+ * user, not writable by others, with the bundled bytes. A directory that is
  * a symlink or belongs to someone else is refused with a message.
  *
  * <p>The SHA-256 comes from {@code libummu.so.sha256} next to the library
@@ -247,10 +247,11 @@ public final class NativeLibrary {
             Files.delete(file);
         }
         // Unique among this user's JVMs, which is all it has to be: nobody else can
-        // enter the directory, and CREATE_NEW refuses a name that exists. (Not
-        // SecureRandom: its first use sets up the security providers, ~40 ms.)
-        Path tmp = dir.resolve(file.getFileName() + "." + Long.toHexString(ProcessHandle.current().pid())
-                + "-" + Long.toHexString(System.nanoTime()) + ".tmp");
+        // enter the directory, and CREATE_NEW refuses a name that exists. Not
+        // SecureRandom (its first use sets up the security providers, ~40 ms), nor
+        // ProcessHandle (a thread pool and a lambda): the pid from /proc/self.
+        Path tmp = dir.resolve(file.getFileName() + "." + myPid() + "-" + Long.toHexString(System.nanoTime())
+                + ".tmp");
         try {
             try (SeekableByteChannel ch = Files.newByteChannel(tmp,
                     Set.<OpenOption>of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS),
@@ -458,6 +459,11 @@ public final class NativeLibrary {
 
     private static boolean isOwnedByMe(Path p) throws IOException {
         return ((Integer) Files.getAttribute(p, "unix:uid", LinkOption.NOFOLLOW_LINKS)) == myUid();
+    }
+
+    /** The pid in decimal: /proc/self is a link to /proc/<pid>. */
+    private static String myPid() throws IOException {
+        return Files.readSymbolicLink(Paths.get("/proc/self")).getFileName().toString();
     }
 
     /** The effective uid: Linux makes the process the owner of /proc/self. */
