@@ -1,8 +1,11 @@
 package io.ummu.agent;
 
+import java.io.IOException;
+import java.io.InputStream;
 import java.lang.instrument.ClassFileTransformer;
 import java.lang.instrument.Instrumentation;
 import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
 import java.security.ProtectionDomain;
 import java.util.ArrayList;
 import java.util.List;
@@ -89,7 +92,8 @@ final class Installer {
                 // Late attach (or a JDK that uses FFM itself early): rewrite what is loaded already;
                 // checkSegments then loads the rest, which the transformer rewrites as it loads.
                 for (Class<?> c : inst.getAllLoadedClasses()) {
-                    if (c.getClassLoader() == null && isForeign(c.getName()) && inst.isModifiableClass(c)) {
+                    if (c.getClassLoader() == null && isForeign(c.getName()) && inst.isModifiableClass(c)
+                            && mayHaveSegmentSites(c)) {
                         retransform(inst, weaver, c);
                     }
                 }
@@ -203,6 +207,31 @@ final class Installer {
         } catch (Throwable t) {
             weaver.transformed.remove(c.getName());
             Log.warn("retransformation of [" + c + "] refused: " + Log.brief(t));
+        }
+    }
+
+    /**
+     * Whether the class file of an already loaded {@code jdk.internal.foreign}
+     * class, as the runtime image holds it, names {@code allocateMemory} or
+     * {@code freeMemory}: only such a class can have a call site to wrap.
+     * Retransforming one redefines it even when the transformer leaves it as
+     * it was, a VM operation that walks every loaded class; on JDK 22+ the
+     * agent's own FFM use (the counter page) has loaded nine such classes
+     * before this runs, one or two of which have call sites. True when the
+     * class file cannot be read, so that the transformer decides.
+     */
+    static boolean mayHaveSegmentSites(Class<?> c) {
+        String entry = c.getName().replace('.', '/') + ".class";
+        // Class files are never encapsulated, so the module hands out its own.
+        try (InputStream in = c.getModule().getResourceAsStream(entry)) {
+            if (in == null) {
+                return true;
+            }
+            // Latin-1 maps each byte to one char: a search of the raw constant pool.
+            String text = new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
+            return text.contains("allocateMemory") || text.contains("freeMemory");
+        } catch (IOException | RuntimeException e) {
+            return true;
         }
     }
 

@@ -72,14 +72,21 @@ public abstract class CounterPage {
     static {
         byte[] bytes = null;
         String failure = null;
-        try (InputStream in = CounterPage.class.getResourceAsStream(TEMPLATE)) {
-            if (in == null) {
-                failure = TEMPLATE + " is not readable as a resource of " + CounterPage.class.getName();
-            } else {
-                bytes = in.readAllBytes();
+        // From ummu.jar itself when loaded from it: the class loader would search
+        // the JDK's image first, a sizeable part of the agent's start-up.
+        byte[][] own = OwnJar.read(CounterPage.class, "io/ummu/internal/" + TEMPLATE);
+        if (own != null && own[0] != null) {
+            bytes = own[0];
+        } else {
+            try (InputStream in = CounterPage.class.getResourceAsStream(TEMPLATE)) {
+                if (in == null) {
+                    failure = TEMPLATE + " is not readable as a resource of " + CounterPage.class.getName();
+                } else {
+                    bytes = in.readAllBytes();
+                }
+            } catch (IOException | RuntimeException e) {
+                failure = "reading " + TEMPLATE + ": " + e;
             }
-        } catch (IOException | RuntimeException e) {
-            failure = "reading " + TEMPLATE + ": " + e;
         }
         TEMPLATE_BYTES = bytes;
         TEMPLATE_FAILURE = failure;

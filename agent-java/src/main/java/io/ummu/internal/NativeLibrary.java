@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
@@ -22,12 +23,10 @@ import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.security.SecureRandom;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Locale;
 import java.util.Set;
-import java.util.regex.Pattern;
 
 /**
  * Loads {@code libummu.so} once, when this class initialises, and never
@@ -52,8 +51,18 @@ import java.util.regex.Pattern;
  * exclusively ({@code CREATE_NEW}, {@code NOFOLLOW_LINKS}, mode 0500) and
  * renamed into place, so nobody ever loads a half-written file; an existing
  * copy is reused only if it is a regular file (not a symlink) owned by this
- * user, not writable by others, with the right checksum. A directory that is
+ * user, not writable by others, with the bundled bytes. A directory that is
  * a symlink or belongs to someone else is refused with a message.
+ *
+ * <p>The SHA-256 comes from {@code libummu.so.sha256} next to the library
+ * in the jar, written by the build from the bytes it packages
+ * ({@code agent-native/src/main/c/Makefile}): computing it here would cost
+ * every JVM start the set-up of the security providers and an interpreted
+ * digest, some 70 ms of CPU. Without that file (a repackaged jar) it is
+ * computed here after all. Either way the name only keeps versions apart:
+ * what is loaded is a copy compared byte for byte with the bundled library.
+ * Both are read straight from ummu.jar when this class was loaded from a
+ * jar, as the class loader would search the JDK's image first.
  *
  * <p>A {@code noexec} temporary directory makes {@code System.load} fail with
  * "failed to map segment from shared object"; the failure then says which
@@ -75,6 +84,8 @@ public final class NativeLibrary {
     public static final String TMPDIR_ENV = "UMMU_TMPDIR";
 
     private static final String LIBRARY_NAME = "libummu.so";
+    /** Next to the library in the jar: {@code <64 hex digits>  libummu.so}, sha256sum's format. */
+    private static final String HASH_SUFFIX = ".sha256";
 
     private static final Set<PosixFilePermission> OWNER_ONLY_DIR =
             PosixFilePermissions.fromString("rwx------");
@@ -82,7 +93,8 @@ public final class NativeLibrary {
             PosixFilePermissions.fromString("r-x------");
 
     private static final long STALE_AFTER_MILLIS = 24L * 60 * 60 * 1000;
-    private static final Pattern STALE_NAME = Pattern.compile("libummu-[0-9a-f]{64}\\.so(\\.[0-9a-f]+\\.tmp)?");
+    private static final long REFRESH_AFTER_MILLIS = 60L * 60 * 1000;
+    private static final int SHA256_HEX_LENGTH = 64;
 
     private static final Throwable FAILURE;
     private static final String LOADED_FROM;
@@ -203,31 +215,43 @@ public final class NativeLibrary {
 
     private static Path extract() throws IOException {
         String resource = resourcePath();
-        byte[] bytes;
-        try (InputStream in = NativeLibrary.class.getResourceAsStream("/" + resource)) {
-            if (in == null) {
-                throw new UnsatisfiedLinkError("no bundled native library " + resource
-                        + " in ummu.jar: platform " + platform() + " is not supported by this build"
-                        + " (libummu.so is built for Linux; set -D" + LIBRARY_PATH_PROPERTY
-                        + "=<path> to use one built here)");
-            }
-            bytes = in.readAllBytes();
+        byte[][] bundled = readBundled(resource);
+        byte[] bytes = bundled[0];
+        if (bytes == null) {
+            throw new UnsatisfiedLinkError("no bundled native library " + resource
+                    + " in ummu.jar: platform " + platform() + " is not supported by this build"
+                    + " (libummu.so is built for Linux; set -D" + LIBRARY_PATH_PROPERTY
+                    + "=<path> to use one built here)");
         }
-        String hash = sha256(bytes);
+        String hash = parseHash(bundled[1]);
+        if (hash == null) {
+            hash = sha256(bytes);
+        }
         Path dir = privateDirectory();
         Path file = dir.resolve("libummu-" + hash + ".so");
 
         if (Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
             if (isTrustedCopy(file, bytes)) {
-                // Fresh mtime: the sweep of stale copies leaves it alone.
-                Files.setLastModifiedTime(file, FileTime.fromMillis(System.currentTimeMillis()));
+                // Fresh mtime: the sweep of stale copies leaves it alone. Refreshed only
+                // once an hour old (far from the sweep's day): setting it spins a lambda
+                // class in the JDK, milliseconds at every JVM start.
+                long now = System.currentTimeMillis();
+                long modified = Files.getLastModifiedTime(file, LinkOption.NOFOLLOW_LINKS).toMillis();
+                if (now - modified > REFRESH_AFTER_MILLIS) {
+                    Files.setLastModifiedTime(file, FileTime.fromMillis(now));
+                }
                 return file;
             }
             // Our own directory, so whatever is there is ours to replace; a
             // non-regular entry (a symlink) is removed, never followed.
             Files.delete(file);
         }
-        Path tmp = dir.resolve(file.getFileName() + "." + Long.toHexString(new SecureRandom().nextLong()) + ".tmp");
+        // Unique among this user's JVMs, which is all it has to be: nobody else can
+        // enter the directory, and CREATE_NEW refuses a name that exists. Not
+        // SecureRandom (its first use sets up the security providers, ~40 ms), nor
+        // ProcessHandle (a thread pool and a lambda): the pid from /proc/self.
+        Path tmp = dir.resolve(file.getFileName() + "." + myPid() + "-" + Long.toHexString(System.nanoTime())
+                + ".tmp");
         try {
             try (SeekableByteChannel ch = Files.newByteChannel(tmp,
                     Set.<OpenOption>of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS),
@@ -266,7 +290,7 @@ public final class NativeLibrary {
         long cutoff = System.currentTimeMillis() - STALE_AFTER_MILLIS;
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir, "libummu-*")) {
             for (Path p : entries) {
-                if (p.equals(keep) || !STALE_NAME.matcher(p.getFileName().toString()).matches()) {
+                if (p.equals(keep) || !isCopyName(p.getFileName().toString())) {
                     continue;
                 }
                 try {
@@ -282,6 +306,87 @@ public final class NativeLibrary {
         } catch (IOException | RuntimeException e) {
             // Cleanup must never make loading fail.
         }
+    }
+
+    /**
+     * {@code libummu-<64 hex>.so}, optionally followed by
+     * {@code .<hex>[-<hex>].tmp} (a temporary of this or an older version).
+     * Hand-written rather than a regex: the pattern would be compiled at every
+     * JVM start, interpreted, for a sweep that runs only after an extraction.
+     */
+    static boolean isCopyName(String name) {
+        String prefix = "libummu-";
+        int hashEnd = prefix.length() + SHA256_HEX_LENGTH;
+        if (!name.startsWith(prefix) || !name.startsWith(".so", hashEnd) || !isHex(name, prefix.length(), hashEnd)) {
+            return false;
+        }
+        int rest = hashEnd + 3;
+        if (rest == name.length()) {
+            return true;
+        }
+        if (name.charAt(rest) != '.' || !name.endsWith(".tmp")) {
+            return false;
+        }
+        int from = rest + 1;
+        int to = name.length() - 4;
+        int dash = name.indexOf('-', from);
+        if (dash >= 0 && dash < to) {
+            return isHex(name, from, dash) && isHex(name, dash + 1, to);
+        }
+        return isHex(name, from, to);
+    }
+
+    /** @return true if {@code s[from, to)} is non-empty lower-case hex */
+    private static boolean isHex(String s, int from, int to) {
+        if (from >= to || to > s.length()) {
+            return false;
+        }
+        for (int i = from; i < to; i++) {
+            char c = s.charAt(i);
+            if (!(c >= '0' && c <= '9' || c >= 'a' && c <= 'f')) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The bundled library and its build-time hash file (either null when
+     * absent), read straight from ummu.jar when this class came from a jar
+     * ({@link OwnJar}: the class loader would search the JDK's image first).
+     * Anything else (a directory of classes, a jar without the library or
+     * unreadable) goes through the class loader.
+     */
+    private static byte[][] readBundled(String resource) throws IOException {
+        String hashResource = resource + HASH_SUFFIX;
+        byte[][] fromJar = OwnJar.read(NativeLibrary.class, resource, hashResource);
+        if (fromJar != null && fromJar[0] != null) {
+            return fromJar;
+        }
+        return new byte[][] {readResource("/" + resource), readResource("/" + hashResource)};
+    }
+
+    private static byte[] readResource(String name) throws IOException {
+        try (InputStream in = NativeLibrary.class.getResourceAsStream(name)) {
+            return in == null ? null : in.readAllBytes();
+        }
+    }
+
+    /**
+     * @return the 64 lower-case hex digits at the start of a {@code .sha256}
+     *     file ({@code <hex>  libummu.so}), or null when there is no file or it
+     *     does not look like one (then the caller computes the hash itself)
+     */
+    static String parseHash(byte[] file) {
+        if (file == null || file.length < SHA256_HEX_LENGTH) {
+            return null;
+        }
+        String head = new String(file, 0, SHA256_HEX_LENGTH, StandardCharsets.ISO_8859_1);
+        if (!isHex(head, 0, SHA256_HEX_LENGTH)
+                || file.length > SHA256_HEX_LENGTH && file[SHA256_HEX_LENGTH] != ' ') {
+            return null;
+        }
+        return head;
     }
 
     /** A regular file (not a link), ours, not writable by others, with the expected content. */
@@ -354,6 +459,11 @@ public final class NativeLibrary {
 
     private static boolean isOwnedByMe(Path p) throws IOException {
         return ((Integer) Files.getAttribute(p, "unix:uid", LinkOption.NOFOLLOW_LINKS)) == myUid();
+    }
+
+    /** The pid in decimal: /proc/self is a link to /proc/<pid>. */
+    private static String myPid() throws IOException {
+        return Files.readSymbolicLink(Paths.get("/proc/self")).getFileName().toString();
     }
 
     /** The effective uid: Linux makes the process the owner of /proc/self. */

@@ -2,13 +2,20 @@ package io.ummu.internal;
 
 /**
  * Run in a child JVM by {@link NativeLibraryTest}: loading happens once per
- * JVM, so each loader scenario needs a fresh one. Prints key=value lines.
+ * JVM, so each loader scenario needs a fresh one; with the argument
+ * {@code counterPage}, by {@link OwnJarTest}. Prints key=value lines.
  */
 public final class LoaderProbe {
     private LoaderProbe() {
     }
 
     public static void main(String[] args) {
+        if (args.length > 0 && args[0].equals("counterPage")) {
+            // OwnJarTest: only CounterPage's initialiser, which reads its template.
+            CounterPage c = CounterPage.allKinds(java.nio.ByteBuffer.allocateDirect(4096))[0];
+            System.out.println("kind=" + c.kind());
+            return;
+        }
         System.out.println("loaded=" + NativeLibrary.isLoaded());
         System.out.println("from=" + NativeLibrary.loadedFrom());
         Throwable t = NativeLibrary.loadFailure();

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -25,6 +26,10 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.jar.JarEntry;
+import java.util.jar.JarFile;
+import java.util.jar.JarOutputStream;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
@@ -54,6 +59,87 @@ class NativeLibraryTest {
         assertEquals("rwx------", PosixFilePermissions.toString(
                 Files.getPosixFilePermissions(from.getParent(), LinkOption.NOFOLLOW_LINKS)));
         assertFalse(Files.isSymbolicLink(from));
+    }
+
+    @Test
+    void thePackagedJarCarriesTheBuildTimeHashOfTheLibraryItPackages() throws Exception {
+        // A stale hash would name one version's copy after another's bytes.
+        try (JarFile jar = new JarFile(ummuJar().toFile(), false)) {
+            JarEntry lib = jar.getJarEntry(NativeLibrary.resourcePath());
+            JarEntry sum = jar.getJarEntry(NativeLibrary.resourcePath() + ".sha256");
+            assertNotNull(lib, "libummu.so in " + ummuJar());
+            assertNotNull(sum, "libummu.so.sha256 in " + ummuJar());
+            String actual;
+            try (InputStream in = jar.getInputStream(lib)) {
+                actual = sha256(in.readAllBytes());
+            }
+            String text;
+            try (InputStream in = jar.getInputStream(sum)) {
+                text = new String(in.readAllBytes(), StandardCharsets.US_ASCII);
+            }
+            assertEquals(actual + "  libummu.so\n", text, "sha256sum's format, of the packaged bytes");
+        }
+    }
+
+    @Test
+    void parsesOnlyAWellFormedHashFile() {
+        String h = "0123456789abcdef".repeat(4);
+        assertEquals(h, NativeLibrary.parseHash((h + "  libummu.so\n").getBytes(StandardCharsets.US_ASCII)));
+        assertEquals(h, NativeLibrary.parseHash(h.getBytes(StandardCharsets.US_ASCII)));
+        assertNull(NativeLibrary.parseHash(null));
+        assertNull(NativeLibrary.parseHash(h.substring(1).getBytes(StandardCharsets.US_ASCII)));
+        assertNull(NativeLibrary.parseHash(h.toUpperCase(java.util.Locale.ROOT).getBytes(StandardCharsets.US_ASCII)));
+        assertNull(NativeLibrary.parseHash((h + "0  libummu.so").getBytes(StandardCharsets.US_ASCII)));
+        assertNull(NativeLibrary.parseHash(("../../" + h).getBytes(StandardCharsets.US_ASCII)));
+    }
+
+    @Test
+    void recognisesItsOwnCopiesAndTemporariesByName() {
+        String h = "0123456789abcdef".repeat(4);
+        assertTrue(NativeLibrary.isCopyName("libummu-" + h + ".so"));
+        assertTrue(NativeLibrary.isCopyName("libummu-" + h + ".so.1f2e3d.tmp"), "an older version's temporary");
+        assertTrue(NativeLibrary.isCopyName("libummu-" + h + ".so.3039-5f5e100.tmp"), "this version's temporary");
+        assertFalse(NativeLibrary.isCopyName("libummu-" + h + ".so.tmp"));
+        assertFalse(NativeLibrary.isCopyName("libummu-" + h + ".so.-1.tmp"));
+        assertFalse(NativeLibrary.isCopyName("libummu-" + h + ".so.12-.tmp"));
+        assertFalse(NativeLibrary.isCopyName("libummu-" + h + ".so.12-34.tmpx"));
+        assertFalse(NativeLibrary.isCopyName("libummu-" + h.substring(1) + ".so"));
+        assertFalse(NativeLibrary.isCopyName("libummu-" + h + "0.so"));
+        assertFalse(NativeLibrary.isCopyName("libummu-notes.txt"));
+        assertFalse(NativeLibrary.isCopyName("libummu.so"));
+    }
+
+    /**
+     * Neither extracting nor reusing a copy may set up the security providers
+     * (MessageDigest, SecureRandom) or search the JDK's image for the resource
+     * (JarURLConnection): that was most of what loading the library cost a
+     * JVM start.
+     */
+    @Test
+    void loadingNeitherHashesNorSearchesTheJdkImage() throws Exception {
+        for (String run : List.of("extracting", "reusing")) {
+            Result res = run(javaCommand(List.of("-Dummu.tmpdir=" + tmp, "-verbose:class")), Map.of());
+            Map<String, String> r = parse(res);
+            assertEquals("true", r.get("loaded"), run + ": " + r);
+            assertTrue(res.out.contains("io.ummu.internal.NativeLibrary "), run + ": the log lists class loads");
+            for (String cls : List.of("java.security.MessageDigest ", "java.security.SecureRandom ",
+                    "sun.security.jca.Providers ", "sun.net.www.protocol.jar.JarURLConnection ")) {
+                assertFalse(res.out.contains(cls), run + " loaded " + cls);
+            }
+        }
+    }
+
+    @Test
+    void aJarWithoutTheHashFileStillLoadsUnderTheSameName() throws Exception {
+        for (byte[] sum : new byte[][] {null, "not a hash\n".getBytes(StandardCharsets.US_ASCII)}) {
+            Path jar = tmp.resolve(sum == null ? "no-sum.jar" : "bad-sum.jar");
+            copyJarReplacing(ummuJar(), jar, NativeLibrary.resourcePath() + ".sha256", sum);
+            Path dir = Files.createDirectory(tmp.resolve(sum == null ? "t1" : "t2"));
+            Map<String, String> r = parse(run(javaCommand(List.of("-Dummu.tmpdir=" + dir), jar), Map.of()));
+            assertEquals("true", r.get("loaded"), r.toString());
+            assertEquals("libummu-" + bundledSha256() + ".so", Paths.get(r.get("from")).getFileName().toString(),
+                    "hashed at run time instead");
+        }
     }
 
     @Test
@@ -90,14 +176,19 @@ class NativeLibraryTest {
     void reusesAVerifiedCopyAndReplacesATamperedOne() throws Exception {
         Map<String, String> first = probe(List.of("-Dummu.tmpdir=" + tmp), Map.of());
         Path copy = Paths.get(first.get("from"));
-        FileTime old = FileTime.fromMillis(System.currentTimeMillis() - 3_600_000L);
-        Files.setLastModifiedTime(copy, old);
+        FileTime recent = FileTime.fromMillis(System.currentTimeMillis() - 600_000L);
+        Files.setLastModifiedTime(copy, recent);
         Object inode = Files.getAttribute(copy, "unix:ino");
+        Map<String, String> reused = probe(List.of("-Dummu.tmpdir=" + tmp), Map.of());
+        assertEquals(copy.toString(), reused.get("from"));
+        assertEquals(recent, Files.getLastModifiedTime(copy), "a copy used within the hour keeps its mtime");
 
+        FileTime old = FileTime.fromMillis(System.currentTimeMillis() - 2 * 3_600_000L);
+        Files.setLastModifiedTime(copy, old);
         Map<String, String> second = probe(List.of("-Dummu.tmpdir=" + tmp), Map.of());
         assertEquals(copy.toString(), second.get("from"));
         assertEquals(inode, Files.getAttribute(copy, "unix:ino"), "a good copy is reused, not rewritten");
-        assertNotEquals(old, Files.getLastModifiedTime(copy), "reuse refreshes the mtime (stale sweep)");
+        assertNotEquals(old, Files.getLastModifiedTime(copy), "reuse refreshes an hour-old mtime (stale sweep)");
 
         // Same name, wrong bytes: must not be loaded.
         Files.setPosixFilePermissions(copy, PosixFilePermissions.fromString("rw-------"));
@@ -112,9 +203,10 @@ class NativeLibraryTest {
         Map<String, String> first = probe(List.of("-Dummu.tmpdir=" + tmp), Map.of());
         Path dir = Paths.get(first.get("from")).getParent();
         Path stale = dir.resolve("libummu-" + "0".repeat(64) + ".so");
+        Path staleTmp = dir.resolve("libummu-" + "2".repeat(64) + ".so.1a2b-3c4d.tmp");
         Path fresh = dir.resolve("libummu-" + "1".repeat(64) + ".so");
         Path foreign = dir.resolve("libummu-notes.txt");
-        for (Path p : List.of(stale, fresh, foreign)) {
+        for (Path p : List.of(stale, staleTmp, fresh, foreign)) {
             Files.write(p, new byte[] {1});
             Files.setLastModifiedTime(p, FileTime.fromMillis(System.currentTimeMillis() - 2 * 86_400_000L));
         }
@@ -124,6 +216,7 @@ class NativeLibraryTest {
         Map<String, String> r = probe(List.of("-Dummu.tmpdir=" + tmp), Map.of());
         assertEquals("true", r.get("loaded"), r.toString());
         assertFalse(Files.exists(stale), "a day-old copy of another version is removed");
+        assertFalse(Files.exists(staleTmp), "a day-old temporary is removed");
         assertTrue(Files.exists(fresh), "a recently used copy stays");
         assertTrue(Files.exists(foreign), "files that are not ours by name stay");
     }
@@ -248,6 +341,38 @@ class NativeLibraryTest {
 
     // --- helpers ---------------------------------------------------------
 
+    /** The ummu.jar the tests run against (failsafe's class path). */
+    private static Path ummuJar() {
+        for (String e : System.getProperty("java.class.path").split(File.pathSeparator)) {
+            if (e.endsWith("ummu.jar")) {
+                return Paths.get(e);
+            }
+        }
+        throw new AssertionError("no ummu.jar on " + System.getProperty("java.class.path"));
+    }
+
+    /** A copy of {@code from} without entry {@code name}, or with {@code content} in its place when not null. */
+    private static void copyJarReplacing(Path from, Path to, String name, byte[] content) throws IOException {
+        try (JarFile in = new JarFile(from.toFile(), false);
+                JarOutputStream out = new JarOutputStream(Files.newOutputStream(to))) {
+            for (JarEntry e : java.util.Collections.list(in.entries())) {
+                if (e.getName().equals(name)) {
+                    continue;
+                }
+                out.putNextEntry(new JarEntry(e.getName()));
+                try (InputStream is = in.getInputStream(e)) {
+                    is.transferTo(out);
+                }
+                out.closeEntry();
+            }
+            if (content != null) {
+                out.putNextEntry(new JarEntry(name));
+                out.write(content);
+                out.closeEntry();
+            }
+        }
+    }
+
     private static String bundledSha256() throws IOException {
         try (InputStream in = NativeLibrary.class.getResourceAsStream("/" + NativeLibrary.resourcePath())) {
             assertNotNull(in, "bundled library in the jar");
@@ -268,6 +393,11 @@ class NativeLibraryTest {
     }
 
     private static List<String> javaCommand(List<String> props) {
+        return javaCommand(props, null);
+    }
+
+    /** @param jar replaces ummu.jar on the child's class path, or null */
+    private static List<String> javaCommand(List<String> props, Path jar) {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse(
                 Paths.get(System.getProperty("java.home"), "bin", "java").toString()));
@@ -276,7 +406,13 @@ class NativeLibraryTest {
         }
         cmd.addAll(props);
         cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
+        String cp = System.getProperty("java.class.path");
+        if (jar != null) {
+            cp = Stream.of(cp.split(File.pathSeparator))
+                    .map(e -> e.endsWith("ummu.jar") ? jar.toString() : e)
+                    .collect(Collectors.joining(File.pathSeparator));
+        }
+        cmd.add(cp);
         cmd.add(LoaderProbe.class.getName());
         return cmd;
     }
