@@ -102,10 +102,11 @@
  * kernel's wait-queue lock orders our store before its wake-up). A read of
  * several events at once would break this: one queued after the bump could
  * come with them. The record is queued a moment later; a drain cannot miss
- * it, because the word at offset 8 of the counter page (UFFD_SEQ_OFFSET) is
- * odd from before the bump until the record is queued, and ops->read waits
- * for it to be even before it looks. So the counter moves once per event
- * the reader reads. The price: an event that hits no watch (an unmap or
+ * it, because the reader's sequence (core->seq, in our own memory) is odd
+ * from before the bump until the record is queued, ops->read waits for an
+ * odd value to change before it looks, and the generation its LAST reports
+ * is the counter loaded before that wait (uffd_read() says why). So the
+ * counter moves once per event the reader reads. The price: an event that hits no watch (an unmap or
  * madvise in the unwatched part of a registered VMA, the UNMAP that follows
  * an mremap's REMAP) still moved it: a false positive, which costs the
  * caller one drain that finds nothing. Unmaps of memory we never registered
@@ -295,9 +296,12 @@ struct uffd_core {
 	uint64_t idle_batches;	/* ... of which hit no watch */
 	uint64_t settle_waits;	/* settle() saw events in flight (atomic) */
 	uint64_t settle_giveups;	/* settle() timed out (atomic) */
-	/* uffd_backend_gate(): holds the reader before read(2), for tests */
+	/*
+	 * uffd_backend_gate(): holds the reader before read(2) (1) or
+	 * between read(2) and queueing the record (2), for tests
+	 */
 	pthread_mutex_t gate;
-	bool gate_closed;
+	int gate_closed;
 
 	/* reader only: */
 	uint64_t nevents;	/* events handled so far */
@@ -1030,6 +1034,15 @@ static void bump_counters(struct uffd_core *b)
 		__atomic_store_n(n->counter, *n->counter + 1, __ATOMIC_RELEASE);
 }
 
+/* Tests only (uffd_backend_gate): hold here while the gate is closed here. */
+static void gate_pass(struct uffd_core *b, int where)
+{
+	if (__atomic_load_n(&b->gate_closed, __ATOMIC_ACQUIRE) == where) {
+		pthread_mutex_lock(&b->gate);
+		pthread_mutex_unlock(&b->gate);
+	}
+}
+
 static void *reader_main(void *arg)
 {
 	struct uffd_core *b = arg;
@@ -1063,13 +1076,11 @@ static void *reader_main(void *arg)
 		 * note at the top.
 		 */
 		do {
-			if (__atomic_load_n(&b->gate_closed, __ATOMIC_ACQUIRE)) {
-				pthread_mutex_lock(&b->gate);	/* tests only */
-				pthread_mutex_unlock(&b->gate);
-			}
+			gate_pass(b, 1);
 			__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
 			bump_counters(b);
 			n = read(b->uffd, &b->msg, sizeof(b->msg));
+			gate_pass(b, 2);
 			pthread_mutex_lock(&b->lock);
 			b->batches++;
 			if (n != (ssize_t)sizeof(b->msg) || !handle_msg(b, &b->msg))
@@ -1899,13 +1910,35 @@ static int uffd_unwatch(struct ummu_backend *nb, uint64_t cookie)
 
 /* ---- read ---- */
 
+static void (*read_hook)(void *);	/* uffd_backend_read_hook(), tests */
+static void *read_hook_arg;
+
+/*
+ * The generation that LAST reports is loaded before wait_reader_batch(),
+ * not under the lock: the reader bumps the counter before its read(2) and
+ * queues the record only after it, so a value loaded here later could
+ * include an event whose record is not queued yet. The caller would take
+ * that generation as drained while the record is still to come, and since
+ * the unmapping thread was let go inside that read(2), its munmap() may
+ * already have returned: a false negative. Loaded first, every bump it
+ * includes belongs to a batch that is over, or to the one in flight (its
+ * bump was stored after the seq increment, so wait_reader_batch() sees an
+ * odd seq and waits for it). A bump after the load is reported by the next
+ * change of the counter: at worst one more, empty, drain.
+ */
 static ssize_t uffd_read(struct ummu_backend *b, struct ummunotify_event *buf,
 			 size_t max)
 {
 	struct uffd_watch *w;
+	void (*hook)(void *);
+	uint64_t gen;
 	size_t n = 0;
 
+	gen = __atomic_load_n(b->counter, __ATOMIC_ACQUIRE);
 	wait_reader_batch(b->core);
+	hook = __atomic_load_n(&read_hook, __ATOMIC_ACQUIRE);
+	if (hook)
+		hook(read_hook_arg);
 	pthread_mutex_lock(&b->core->lock);
 	while (n < max && (w = b->qhead)) {
 		dequeue(b, w);
@@ -1922,7 +1955,7 @@ static ssize_t uffd_read(struct ummu_backend *b, struct ummunotify_event *buf,
 		buf[n].flags = 0;
 		buf[n].hint_start = 0;
 		buf[n].hint_end = 0;
-		buf[n].user_cookie_counter = *b->counter;
+		buf[n].user_cookie_counter = gen;
 		b->need_last = false;
 		n++;
 	}
@@ -1984,11 +2017,18 @@ void uffd_backend_gate(struct ummu_backend *n, int closed)
 
 	if (closed) {
 		pthread_mutex_lock(&b->gate);
-		__atomic_store_n(&b->gate_closed, true, __ATOMIC_RELEASE);
+		__atomic_store_n(&b->gate_closed, closed, __ATOMIC_RELEASE);
 	} else {
-		__atomic_store_n(&b->gate_closed, false, __ATOMIC_RELEASE);
+		__atomic_store_n(&b->gate_closed, 0, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&b->gate);
 	}
+}
+
+__attribute__((visibility("hidden")))
+void uffd_backend_read_hook(void (*fn)(void *), void *arg)
+{
+	read_hook_arg = arg;
+	__atomic_store_n(&read_hook, fn, __ATOMIC_RELEASE);
 }
 
 __attribute__((visibility("hidden")))

@@ -830,6 +830,80 @@ static void test_address_reuse_in_flight(void)
 	ops->unwatch(b, 501);
 }
 
+struct last_hook_arg {
+	struct unmap_arg u;
+	uint64_t at_return;	/* the counter once the unmap had returned */
+	int ran;
+};
+
+/*
+ * Runs inside ops->read, after its wait for the reader's batch in flight
+ * and before it drains: with the reader held between read(2) and queueing
+ * the record, a thread unmaps a watched range and returns from munmap().
+ */
+static void last_hook(void *arg)
+{
+	struct last_hook_arg *h = arg;
+	pthread_t t;
+
+	uffd_backend_read_hook(NULL, NULL);	/* once */
+	uffd_backend_gate(b, 2);
+	pthread_create(&t, NULL, unmap_thread, &h->u);
+	pthread_join(t, NULL);
+	h->at_return = counter();
+	h->ran = 1;
+}
+
+/*
+ * LAST must never carry a generation that includes an event whose record
+ * that drain did not return: the caller takes it as drained, and the
+ * unmapping thread, whose munmap() has returned, then sees no change
+ * (counter == LAST) and trusts a stale registration. The window: the
+ * reader bumps the counters before read(2) and queues the record after it;
+ * a drain that takes the lock in between must not report the bumped value.
+ */
+static void test_last_not_ahead(void)
+{
+	struct last_hook_arg h = { .u = { .len = (size_t)pg } };
+	char *y = map(1);
+	uint64_t c0, last = 0;
+	ssize_t n, i;
+	int got_x = 0, last_seen = 0;
+
+	h.u.p = map(1);
+	ok(watch(y, y + pg, 700) == 0 && watch(h.u.p, h.u.p + pg, 701) == 0,
+	   "watch two ranges");
+	c0 = counter();
+	munmap(y, pg);
+	uffd_backend_read_hook(last_hook, &h);
+	clear_ev();
+	n = ops->read(b, ev, 256);
+	uffd_backend_gate(b, 0);
+	for (i = 0; i < n; i++) {
+		if (ev[i].type == UMMUNOTIFY_EVENT_TYPE_LAST) {
+			last_seen = 1;
+			last = ev[i].user_cookie_counter;
+		} else if (ev[i].user_cookie_counter == 701) {
+			got_x = 1;
+		}
+	}
+	diag("  counter %" PRIu64 " before, %" PRIu64 " when the second munmap returned; read: %zd records, LAST %" PRIu64 "%s",
+	     c0, h.at_return, n, last, got_x ? ", with the second unmap" : "");
+	ok(h.ran && rec(700) && last_seen && (got_x || last < h.at_return),
+	   "a drain racing an event read but not yet queued: LAST does not cover it");
+	c0 = counter();
+	clear_ev();
+	if (!got_x) {
+		n = drain(&last_seen, &last);
+		ok(n == 1 && rec(701) && last_seen && last == counter(),
+		   "the next drain reports it, LAST = counter (%" PRIu64 ")", last);
+	} else {
+		ok(1, "the next drain reports it (it came with the first)");
+	}
+	ops->unwatch(b, 700);
+	ops->unwatch(b, 701);
+}
+
 /* The child of fork() is not monitored, and its unmaps never wait for us. */
 static void test_fork(void)
 {
@@ -1267,6 +1341,7 @@ int main(void)
 	test_writes_never_block();
 	test_counter_at_return();
 	test_address_reuse_in_flight();
+	test_last_not_ahead();
 	test_fork();
 	test_unavailable();
 	test_ebusy();
