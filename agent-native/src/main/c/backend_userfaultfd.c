@@ -117,8 +117,9 @@
  * mmap_lock before it queues its event, so a new mapping at the same address
  * can be watched while the old region still claims it. watch() therefore
  * first waits until no event of ours is in flight (settle(), using the
- * kernel's mmap_changing count, which self_test() checks at open; it never
- * proceeds without that barrier: it refuses with EAGAIN instead), and a
+ * kernel's mmap_changing count, which self_test() checks at open, refusing
+ * the backend if it fails; it never proceeds without that barrier: it
+ * refuses with EAGAIN instead), and a
  * new region is published before it is checked against the VMA, so that an
  * unmap racing with its registration either retires it or shows.
  */
@@ -259,7 +260,7 @@ struct uffd_core {
 	int mapsfd;		/* /proc/self/maps, for VMA lookups */
 	pid_t pid;		/* the process that created it (fork check) */
 	unsigned int users;	/* open notifiers, under core_mutex */
-	bool changing_probe;	/* settle() can see events in flight */
+	bool changing_probe;	/* self_test() passed: settle() sees events in flight */
 	bool procmap_query;	/* PROCMAP_QUERY works on mapsfd */
 	uint64_t features;
 	long page;
@@ -663,16 +664,24 @@ static void wait_reader_batch(struct uffd_core *b);
  * for nobody), so the wait ends as soon as the process pauses between
  * unmaps and madvises of registered memory. Exact, hence no giving up
  * halfway: after UFFD_SETTLE_LIMIT_NS of uninterrupted events in flight it
- * returns false and watch() fails with EAGAIN rather than guess (counted in
- * settle_giveups). While the test gate holds the reader it waits forever:
- * tests that close it want the wait.
+ * returns why not and watch() fails with EAGAIN rather than guess (counted
+ * in settle_giveups). A probe that cannot tell (-1: self_test() proved at
+ * open that it can, so this is not expected) counts as events in flight,
+ * never as idle. While the test gate holds the reader it waits forever:
+ * tests that close it want the wait. NULL once settled.
  */
-static bool settle(struct uffd_core *b)
+static const char settle_busy[] =
+	"unmaps or madvise of registered memory kept events in flight for 5 s without a pause: an unmap older than this watch could still be unread, so it cannot be told from the watch's own";
+static const char settle_blind[] =
+	"the probe for userfaultfd events in flight (an empty UFFDIO_WRITEPROTECT) gave neither EAGAIN nor EINVAL for 5 s: an unmap older than this watch could still be unread";
+
+static const char *settle(struct uffd_core *b)
 {
 	struct timespec nap = { 0, 50 * 1000 }, t0, t;
 	unsigned int i;
+	int busy;
 
-	for (i = 0; b->changing_probe && events_in_flight(b) == 1; i++) {
+	for (i = 0; (busy = events_in_flight(b)) != 0; i++) {
 		if (!i) {
 			__atomic_add_fetch(&b->settle_waits, 1,
 					   __ATOMIC_RELAXED);
@@ -685,7 +694,7 @@ static bool settle(struct uffd_core *b)
 			    (t.tv_nsec - t0.tv_nsec) >= UFFD_SETTLE_LIMIT_NS) {
 				__atomic_add_fetch(&b->settle_giveups, 1,
 						   __ATOMIC_RELAXED);
-				return false;
+				return busy == 1 ? settle_busy : settle_blind;
 			}
 		}
 		wait_reader_batch(b);
@@ -695,7 +704,7 @@ static bool settle(struct uffd_core *b)
 			nanosleep(&nap, NULL);
 	}
 	wait_reader_batch(b);
-	return true;
+	return NULL;
 }
 
 struct self_test_arg {
@@ -720,9 +729,9 @@ static void *self_test_unmapper(void *arg)
  * a helper thread munmaps a registered scratch page. The kernel must send
  * UNMAP for exactly that page and keep the helper waiting until we read it;
  * meanwhile events_in_flight() must say 1, and once the helper is back, 0.
- * No UNMAP at all makes the backend useless: an error. A probe that does not
- * see the event only costs the stale-region protection (changing_probe off,
- * reported in uffd_backend_stats).
+ * Either failing refuses the backend: without UNMAP it sees nothing, and
+ * without the probe settle() has no barrier against an old unmap being
+ * credited to a new watch at a reused address.
  */
 static int self_test(struct uffd_core *b, char *why, size_t len)
 {
@@ -805,6 +814,12 @@ static int self_test(struct uffd_core *b, char *why, size_t len)
 		say(why, len,
 		    "self test: munmap of a page registered with userfaultfd (write-protect mode) sent no UFFD_EVENT_UNMAP on kernel %s",
 		    u.release);
+		ret = -EOPNOTSUPP;
+	} else if (!(idle_before && in_flight && idle_after)) {
+		say(why, len,
+		    "self test: the probe for userfaultfd events in flight (an empty UFFDIO_WRITEPROTECT: EAGAIN while one is, EINVAL otherwise) did not track a munmap (idle before: %s, in flight: %s, idle after: %s); without it a new watch at a reused address could be credited an older unmap",
+		    idle_before ? "yes" : "no", in_flight ? "yes" : "no",
+		    idle_after ? "yes" : "no");
 		ret = -EOPNOTSUPP;
 	}
 	b->changing_probe = saw_event && idle_before && in_flight && idle_after;
@@ -1478,9 +1493,6 @@ static bool first_gap(struct uffd_core *b, uint64_t ps, uint64_t pe,
 	return false;
 }
 
-static const char settle_refusal[] =
-	"unmaps or madvise of registered memory kept events in flight for 5 s without a pause: an unmap older than this watch could still be unread, so it cannot be told from the watch's own";
-
 static const char *register_refusal(int e)
 {
 	switch (e) {
@@ -1701,6 +1713,7 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 	struct uffdio_register reg;
 	bool made_regions = false, live, same;
 	int retries = 0, ret, e;
+	const char *busy;
 
 	if (start >= end) {
 		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EINVAL, start >= end",
@@ -1716,9 +1729,10 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 	pe = (end + pmask) & ~pmask;
 
 	/* Make the region tree current (and keep stale events off us). */
-	if (!settle(b)) {
+	busy = settle(b);
+	if (busy) {
 		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",
-		    start, end, settle_refusal);
+		    start, end, busy);
 		return -EAGAIN;
 	}
 
@@ -1819,9 +1833,10 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		b->regions = uffd_tree_insert(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
 		made_regions = true;	/* undone below if the watch fails */
-		if (!settle(b)) {
+		busy = settle(b);
+		if (busy) {
 			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",
-			    start, end, settle_refusal);
+			    start, end, busy);
 			ret = -EAGAIN;
 			break;
 		}

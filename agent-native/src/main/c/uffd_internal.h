@@ -23,7 +23,7 @@ struct uffd_stats {
 	size_t limbo;		/* retired ranges not yet unregistered */
 	size_t orphans;		/* mremap destinations not yet taken up */
 	int procmap_query;	/* VMA lookups use PROCMAP_QUERY */
-	int changing_probe;	/* watch() waits out events in flight */
+	int changing_probe;	/* watch() waits out events in flight (open requires it) */
 	unsigned long long features;	/* negotiated UFFD_FEATURE_* */
 	unsigned long long batches;	/* events read = counter bumps */
 	unsigned long long idle_batches;	/* ... that hit no watch */

@@ -904,6 +904,80 @@ static void test_last_not_ahead(void)
 	ops->unwatch(b, 701);
 }
 
+/*
+ * The probe for events in flight is settle()'s only barrier, so open refuses
+ * the backend when the self test finds it broken (here: the empty
+ * UFFDIO_WRITEPROTECT faked to succeed, or to fail with ENOTTY), with the
+ * reason. In a child: a new core (and self test) needs a fresh process.
+ */
+static void test_probe_refused(void)
+{
+	static const int faults[] = { -1, ENOTTY };
+	char w[2][512];
+	int fds[2], status = -1;
+	unsigned int i;
+	ssize_t n;
+	pid_t pid;
+
+	memset(w, 0, sizeof(w));
+	if (pipe(fds)) {
+		ok(0, "pipe: %s", strerror(errno));
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct ummu_backend *c;
+		char r[512];
+
+		alarm(30);
+		close(fds[0]);
+		for (i = 0; i < 2; i++) {
+			atomic_store(&uffd_wp_probe_fault, faults[i]);
+			r[0] = 0;
+			if (ops->open(&c, r, sizeof(r)) == 0)
+				snprintf(r, sizeof(r), "open succeeded");
+			if (write(fds[1], r, sizeof(r)) != (ssize_t)sizeof(r))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	for (i = 0; i < 2; i++) {
+		n = read(fds[0], w[i], sizeof(w[i]));
+		if (n != (ssize_t)sizeof(w[i]))
+			w[i][0] = 0;
+		w[i][sizeof(w[i]) - 1] = 0;
+	}
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	ok(strstr(w[0], "self test: the probe for userfaultfd events in flight") != NULL,
+	   "open refused when the probe ioctl succeeds: %s", w[0]);
+	ok(strstr(w[1], "self test: the probe for userfaultfd events in flight") != NULL,
+	   "open refused when the probe ioctl fails with ENOTTY: %s", w[1]);
+}
+
+/*
+ * A probe that cannot tell (neither EAGAIN nor EINVAL) is not "idle":
+ * watch() keeps waiting and refuses with EAGAIN after 5 s.
+ */
+static void test_settle_blind(void)
+{
+	char *p = map(1);
+	int r;
+
+	atomic_store(&uffd_wp_probe_fault, ENOTTY);
+	r = watch(p, p + pg, 710);
+	atomic_store(&uffd_wp_probe_fault, 0);
+	ok(r == -EAGAIN && strstr(why, "gave neither EAGAIN nor EINVAL"),
+	   "watch() while the probe cannot tell: EAGAIN (%d, %s)", r, why);
+	if (r == 0)
+		ops->unwatch(b, 710);
+	r = watch(p, p + pg, 710);
+	ok(r == 0, "watch() once the probe answers again: %d %s", r, why);
+	ops->unwatch(b, 710);
+	munmap(p, pg);
+}
+
 /* The child of fork() is not monitored, and its unmaps never wait for us. */
 static void test_fork(void)
 {
@@ -1342,6 +1416,8 @@ int main(void)
 	test_counter_at_return();
 	test_address_reuse_in_flight();
 	test_last_not_ahead();
+	test_probe_refused();
+	test_settle_blind();
 	test_fork();
 	test_unavailable();
 	test_ebusy();
