@@ -1043,9 +1043,17 @@ static void bump_counters(struct uffd_core *b)
 {
 	struct ummu_backend *n;
 
-	/* After the seq increment (see uffd_close), hence SEQ_CST. */
+	/*
+	 * Every link is loaded SEQ_CST, not only the head: uffd_close()
+	 * unlinks with a SEQ_CST store and fence, then reads seq, and must not
+	 * miss a batch that still sees the notifier. With acquire loads,
+	 * ARMv8.3's LDAPR may be satisfied before the earlier store-release of
+	 * the seq increment is visible, so close could find seq even and unmap
+	 * a counter page we are about to write. SEQ_CST loads (LDAR) cannot
+	 * pass it; on x86 they are plain loads, free.
+	 */
 	for (n = __atomic_load_n(&b->notifiers, __ATOMIC_SEQ_CST); n;
-	     n = __atomic_load_n(&n->next, __ATOMIC_ACQUIRE))
+	     n = __atomic_load_n(&n->next, __ATOMIC_SEQ_CST))
 		__atomic_store_n(n->counter, *n->counter + 1, __ATOMIC_RELEASE);
 }
 
