@@ -33,6 +33,11 @@
  * and the forked child: EVENT_FORK is not requested (it would make every
  * fork() wait for our reader and needs CAP_SYS_PTRACE), so the kernel drops
  * the registration in the child and the child is not monitored at all.
+ * A notifier inherited by a child is the parent's: its userfaultfd acts on
+ * the parent's mm, its stopfd is the parent's open file, its reader does
+ * not exist here. So in the child watch/unwatch/read fail with EPERM (the
+ * module's errno for a foreign mm) and close frees only the child's copies
+ * (eventfd, counter page), never the core (see foreign()).
  *
  * Registration granularity. userfaultfd registers pages and a registration
  * whose bounds fall inside a VMA splits it; one split per watch would run a
@@ -312,6 +317,54 @@ struct uffd_core {
 
 static pthread_mutex_t core_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct uffd_core *the_core;	/* under core_mutex */
+
+/*
+ * Called from a process that is not the core's (a fork() child holding the
+ * parent's notifier). Everything the core points to acts on the parent:
+ * its descriptors are the parent's open files, its userfaultfd the
+ * parent's mm, its reader the parent's thread.
+ */
+static bool foreign(const struct uffd_core *c)
+{
+	return c->pid != getpid();
+}
+
+/*
+ * fork(): core_mutex is held across it (so the child's copy of the_core is
+ * not half-made), and the child forgets the core and closes its references
+ * to the core's descriptors, so that a new open in the child starts afresh
+ * and nothing of the child's keeps the parent's userfaultfd alive. The
+ * parent's notifiers the child inherited keep their pointer to the copy and
+ * only refuse (foreign()).
+ */
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&core_mutex);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&core_mutex);
+}
+
+static void atfork_child(void)
+{
+	struct uffd_core *c = the_core;
+
+	if (c) {
+		close(c->uffd);
+		close(c->stopfd);
+		close(c->mapsfd);
+		the_core = NULL;
+	}
+	pthread_mutex_unlock(&core_mutex);
+}
+
+static void register_atfork(void)
+{
+	/* Fails only with ENOMEM; the pid checks still hold without it. */
+	(void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
 
 static const char *errname(int e)
 {
@@ -1316,9 +1369,11 @@ static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 	struct uffd_core *c;
 	long pg = sysconf(_SC_PAGESIZE);
 	char *page;
+	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 	int ret;
 
 	*out = NULL;
+	pthread_once(&atfork_once, register_atfork);
 	/* Our own mapping: the reader writes the counter, never a user's heap. */
 	page = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1340,12 +1395,13 @@ static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 
 	pthread_mutex_lock(&core_mutex);
 	c = the_core;
-	if (c && c->pid != getpid()) {
+	if (c && foreign(c)) {
 		/*
-		 * Inherited through fork(): its reader lives in the parent and
-		 * the kernel dropped its registrations here. Leave it (this
-		 * copy of it is the child's own memory, its descriptors only
-		 * references) and start afresh.
+		 * Inherited through a fork() that ran no atfork handlers (a raw
+		 * clone): its reader lives in the parent and the kernel dropped
+		 * its registrations here. Leave it (this copy of it is the
+		 * child's own memory, its descriptors only references) and
+		 * start afresh.
 		 */
 		c = NULL;
 		the_core = NULL;
@@ -1393,6 +1449,19 @@ static void uffd_close(struct ummu_backend *n)
 	if (!n)
 		return;
 	b = n->core;
+	if (foreign(b)) {
+		/*
+		 * A fork() child closing what it inherited: only its own
+		 * copies go. Stopping the core would write the parent's stopfd
+		 * (the same open file) and stop the parent's reader, joining
+		 * would wait for a thread that is not here, unregistering
+		 * would act on the parent's mm, and the locks may have been
+		 * held by parent threads at fork().
+		 */
+		close(n->evfd);
+		munmap((void *)n->counter, (size_t)sysconf(_SC_PAGESIZE));
+		return;
+	}
 	pthread_mutex_lock(&b->reg_lock);
 	pthread_mutex_lock(&b->lock);
 	while (n->cookies) {
@@ -1733,6 +1802,11 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		    start, end);
 		return -EINVAL;
 	}
+	if (foreign(b)) {
+		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EPERM, the notifier belongs to the parent process (inherited through fork()); open a new one",
+		    start, end);
+		return -EPERM;
+	}
 	ps = start & ~pmask;
 	pe = (end + pmask) & ~pmask;
 
@@ -1891,6 +1965,8 @@ static int uffd_unwatch(struct ummu_backend *nb, uint64_t cookie)
 	struct uffd_watch *w;
 	bool last;
 
+	if (foreign(b))
+		return -EPERM;	/* see uffd_close() */
 	pthread_mutex_lock(&b->reg_lock);
 	pthread_mutex_lock(&b->lock);
 	n = uffd_tree_find(nb->cookies, cookie, 0);
@@ -1957,6 +2033,8 @@ static ssize_t uffd_read(struct ummu_backend *b, struct ummunotify_event *buf,
 	uint64_t gen;
 	size_t n = 0;
 
+	if (foreign(b->core))
+		return -EPERM;	/* the parent's events, see uffd_close() */
 	gen = __atomic_load_n(b->counter, __ATOMIC_ACQUIRE);
 	wait_reader_batch(b->core);
 	hook = __atomic_load_n(&read_hook, __ATOMIC_ACQUIRE);

@@ -1009,6 +1009,61 @@ static void test_fork(void)
 }
 
 /*
+ * A fork() child that closes the notifier it inherited (the parent's only
+ * one, so formerly the "last user") must not stop the parent's reader (the
+ * stopfd is the same open file), wait for a reader thread that is not in
+ * the child, or unregister the parent's memory; watch and read refuse with
+ * EPERM there. Then the parent's munmap of a watched range must still
+ * return and be reported: a stopped reader would block it forever, so it
+ * runs in a thread with a 10 s watchdog.
+ */
+static void test_fork_child_close(void)
+{
+	struct unmap_arg a = { .len = 2 * (size_t)pg };
+	struct timespec ms = { 0, 1000 * 1000 };
+	int status = -1, i, uw0;
+	uint64_t c0;
+	pthread_t t;
+	pid_t pid;
+
+	a.p = map(2);
+	ok(watch(a.p, a.p + 2 * pg, 620) == 0, "watch before fork");
+	uw0 = uw_vmas();
+	pid = fork();
+	if (pid == 0) {
+		char *q = map(1);
+		int rw, rr, ru;
+
+		alarm(10);	/* a hang in close() fails the case */
+		rw = watch(q, q + pg, 621);
+		rr = (int)ops->read(b, ev, 16);
+		ru = ops->unwatch(b, 620);
+		ops->close(b);
+		_exit(rw != -EPERM ? 3 : rr != -EPERM ? 4 : ru != -EPERM ? 5 : 0);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "child: watch, read and unwatch of the inherited notifier fail with EPERM, its close returns (status 0x%x)",
+	   status);
+	ok(uw_vmas() == uw0, "parent: its registrations survive the child's close (%d registered VMAs, %d before)",
+	   uw_vmas(), uw0);
+	c0 = counter();
+	pthread_create(&t, NULL, unmap_thread, &a);
+	for (i = 0; i < 10000 && !__atomic_load_n(&a.done, __ATOMIC_ACQUIRE); i++)
+		nanosleep(&ms, NULL);
+	if (!ok(__atomic_load_n(&a.done, __ATOMIC_ACQUIRE),
+		"parent: munmap of a watched range returns after the child's close")) {
+		diag("the parent's reader is gone: stopping here");
+		tap_done();
+		_exit(1);
+	}
+	pthread_join(t, NULL);
+	expect_one("parent's unmap after the child's close", 620, HINT | CAUSE_UNMAP,
+		   A(a.p), A(a.p) + 2 * pg, c0);
+	ops->unwatch(b, 620);
+}
+
+/*
  * Precise unavailability: a child installs a seccomp filter that refuses
  * userfaultfd(2) with err (as container runtimes do) and, when dev_too, the
  * ioctl that makes one from /dev/userfaultfd; it reports probe()'s reason.
@@ -1419,6 +1474,7 @@ int main(void)
 	test_probe_refused();
 	test_settle_blind();
 	test_fork();
+	test_fork_child_close();
 	test_unavailable();
 	test_ebusy();
 	test_bad_ranges();
