@@ -33,6 +33,11 @@
  * and the forked child: EVENT_FORK is not requested (it would make every
  * fork() wait for our reader and needs CAP_SYS_PTRACE), so the kernel drops
  * the registration in the child and the child is not monitored at all.
+ * A notifier inherited by a child is the parent's: its userfaultfd acts on
+ * the parent's mm, its stopfd is the parent's open file, its reader does
+ * not exist here. So in the child watch/unwatch/read fail with EPERM (the
+ * module's errno for a foreign mm) and close frees only the child's copies
+ * (eventfd, counter page), never the core (see foreign()).
  *
  * Registration granularity. userfaultfd registers pages and a registration
  * whose bounds fall inside a VMA splits it; one split per watch would run a
@@ -102,10 +107,11 @@
  * kernel's wait-queue lock orders our store before its wake-up). A read of
  * several events at once would break this: one queued after the bump could
  * come with them. The record is queued a moment later; a drain cannot miss
- * it, because the word at offset 8 of the counter page (UFFD_SEQ_OFFSET) is
- * odd from before the bump until the record is queued, and ops->read waits
- * for it to be even before it looks. So the counter moves once per event
- * the reader reads. The price: an event that hits no watch (an unmap or
+ * it, because the reader's sequence (core->seq, in our own memory) is odd
+ * from before the bump until the record is queued, ops->read waits for an
+ * odd value to change before it looks, and the generation its LAST reports
+ * is the counter loaded before that wait (uffd_read() says why). So the
+ * counter moves once per event the reader reads. The price: an event that hits no watch (an unmap or
  * madvise in the unwatched part of a registered VMA, the UNMAP that follows
  * an mremap's REMAP) still moved it: a false positive, which costs the
  * caller one drain that finds nothing. Unmaps of memory we never registered
@@ -116,8 +122,9 @@
  * mmap_lock before it queues its event, so a new mapping at the same address
  * can be watched while the old region still claims it. watch() therefore
  * first waits until no event of ours is in flight (settle(), using the
- * kernel's mmap_changing count, which self_test() checks at open; it never
- * proceeds without that barrier: it refuses with EAGAIN instead), and a
+ * kernel's mmap_changing count, which self_test() checks at open, refusing
+ * the backend if it fails; it never proceeds without that barrier: it
+ * refuses with EAGAIN instead), and a
  * new region is published before it is checked against the VMA, so that an
  * unmap racing with its registration either retires it or shows.
  */
@@ -258,7 +265,7 @@ struct uffd_core {
 	int mapsfd;		/* /proc/self/maps, for VMA lookups */
 	pid_t pid;		/* the process that created it (fork check) */
 	unsigned int users;	/* open notifiers, under core_mutex */
-	bool changing_probe;	/* settle() can see events in flight */
+	bool changing_probe;	/* self_test() passed: settle() sees events in flight */
 	bool procmap_query;	/* PROCMAP_QUERY works on mapsfd */
 	uint64_t features;
 	long page;
@@ -295,9 +302,12 @@ struct uffd_core {
 	uint64_t idle_batches;	/* ... of which hit no watch */
 	uint64_t settle_waits;	/* settle() saw events in flight (atomic) */
 	uint64_t settle_giveups;	/* settle() timed out (atomic) */
-	/* uffd_backend_gate(): holds the reader before read(2), for tests */
+	/*
+	 * uffd_backend_gate(): holds the reader before read(2) (1) or
+	 * between read(2) and queueing the record (2), for tests
+	 */
 	pthread_mutex_t gate;
-	bool gate_closed;
+	int gate_closed;
 
 	/* reader only: */
 	uint64_t nevents;	/* events handled so far */
@@ -307,6 +317,54 @@ struct uffd_core {
 
 static pthread_mutex_t core_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct uffd_core *the_core;	/* under core_mutex */
+
+/*
+ * Called from a process that is not the core's (a fork() child holding the
+ * parent's notifier). Everything the core points to acts on the parent:
+ * its descriptors are the parent's open files, its userfaultfd the
+ * parent's mm, its reader the parent's thread.
+ */
+static bool foreign(const struct uffd_core *c)
+{
+	return c->pid != getpid();
+}
+
+/*
+ * fork(): core_mutex is held across it (so the child's copy of the_core is
+ * not half-made), and the child forgets the core and closes its references
+ * to the core's descriptors, so that a new open in the child starts afresh
+ * and nothing of the child's keeps the parent's userfaultfd alive. The
+ * parent's notifiers the child inherited keep their pointer to the copy and
+ * only refuse (foreign()).
+ */
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&core_mutex);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&core_mutex);
+}
+
+static void atfork_child(void)
+{
+	struct uffd_core *c = the_core;
+
+	if (c) {
+		close(c->uffd);
+		close(c->stopfd);
+		close(c->mapsfd);
+		the_core = NULL;
+	}
+	pthread_mutex_unlock(&core_mutex);
+}
+
+static void register_atfork(void)
+{
+	/* Fails only with ENOMEM; the pid checks still hold without it. */
+	(void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
 
 static const char *errname(int e)
 {
@@ -659,16 +717,24 @@ static void wait_reader_batch(struct uffd_core *b);
  * for nobody), so the wait ends as soon as the process pauses between
  * unmaps and madvises of registered memory. Exact, hence no giving up
  * halfway: after UFFD_SETTLE_LIMIT_NS of uninterrupted events in flight it
- * returns false and watch() fails with EAGAIN rather than guess (counted in
- * settle_giveups). While the test gate holds the reader it waits forever:
- * tests that close it want the wait.
+ * returns why not and watch() fails with EAGAIN rather than guess (counted
+ * in settle_giveups). A probe that cannot tell (-1: self_test() proved at
+ * open that it can, so this is not expected) counts as events in flight,
+ * never as idle. While the test gate holds the reader it waits forever:
+ * tests that close it want the wait. NULL once settled.
  */
-static bool settle(struct uffd_core *b)
+static const char settle_busy[] =
+	"unmaps or madvise of registered memory kept events in flight for 5 s without a pause: an unmap older than this watch could still be unread, so it cannot be told from the watch's own";
+static const char settle_blind[] =
+	"the probe for userfaultfd events in flight (an empty UFFDIO_WRITEPROTECT) gave neither EAGAIN nor EINVAL for 5 s: an unmap older than this watch could still be unread";
+
+static const char *settle(struct uffd_core *b)
 {
 	struct timespec nap = { 0, 50 * 1000 }, t0, t;
 	unsigned int i;
+	int busy;
 
-	for (i = 0; b->changing_probe && events_in_flight(b) == 1; i++) {
+	for (i = 0; (busy = events_in_flight(b)) != 0; i++) {
 		if (!i) {
 			__atomic_add_fetch(&b->settle_waits, 1,
 					   __ATOMIC_RELAXED);
@@ -681,7 +747,7 @@ static bool settle(struct uffd_core *b)
 			    (t.tv_nsec - t0.tv_nsec) >= UFFD_SETTLE_LIMIT_NS) {
 				__atomic_add_fetch(&b->settle_giveups, 1,
 						   __ATOMIC_RELAXED);
-				return false;
+				return busy == 1 ? settle_busy : settle_blind;
 			}
 		}
 		wait_reader_batch(b);
@@ -691,7 +757,7 @@ static bool settle(struct uffd_core *b)
 			nanosleep(&nap, NULL);
 	}
 	wait_reader_batch(b);
-	return true;
+	return NULL;
 }
 
 struct self_test_arg {
@@ -716,9 +782,9 @@ static void *self_test_unmapper(void *arg)
  * a helper thread munmaps a registered scratch page. The kernel must send
  * UNMAP for exactly that page and keep the helper waiting until we read it;
  * meanwhile events_in_flight() must say 1, and once the helper is back, 0.
- * No UNMAP at all makes the backend useless: an error. A probe that does not
- * see the event only costs the stale-region protection (changing_probe off,
- * reported in uffd_backend_stats).
+ * Either failing refuses the backend: without UNMAP it sees nothing, and
+ * without the probe settle() has no barrier against an old unmap being
+ * credited to a new watch at a reused address.
  */
 static int self_test(struct uffd_core *b, char *why, size_t len)
 {
@@ -801,6 +867,12 @@ static int self_test(struct uffd_core *b, char *why, size_t len)
 		say(why, len,
 		    "self test: munmap of a page registered with userfaultfd (write-protect mode) sent no UFFD_EVENT_UNMAP on kernel %s",
 		    u.release);
+		ret = -EOPNOTSUPP;
+	} else if (!(idle_before && in_flight && idle_after)) {
+		say(why, len,
+		    "self test: the probe for userfaultfd events in flight (an empty UFFDIO_WRITEPROTECT: EAGAIN while one is, EINVAL otherwise) did not track a munmap (idle before: %s, in flight: %s, idle after: %s); without it a new watch at a reused address could be credited an older unmap",
+		    idle_before ? "yes" : "no", in_flight ? "yes" : "no",
+		    idle_after ? "yes" : "no");
 		ret = -EOPNOTSUPP;
 	}
 	b->changing_probe = saw_event && idle_before && in_flight && idle_after;
@@ -1024,10 +1096,27 @@ static void bump_counters(struct uffd_core *b)
 {
 	struct ummu_backend *n;
 
-	/* After the seq increment (see uffd_close), hence SEQ_CST. */
+	/*
+	 * Every link is loaded SEQ_CST, not only the head: uffd_close()
+	 * unlinks with a SEQ_CST store and fence, then reads seq, and must not
+	 * miss a batch that still sees the notifier. With acquire loads,
+	 * ARMv8.3's LDAPR may be satisfied before the earlier store-release of
+	 * the seq increment is visible, so close could find seq even and unmap
+	 * a counter page we are about to write. SEQ_CST loads (LDAR) cannot
+	 * pass it; on x86 they are plain loads, free.
+	 */
 	for (n = __atomic_load_n(&b->notifiers, __ATOMIC_SEQ_CST); n;
-	     n = __atomic_load_n(&n->next, __ATOMIC_ACQUIRE))
+	     n = __atomic_load_n(&n->next, __ATOMIC_SEQ_CST))
 		__atomic_store_n(n->counter, *n->counter + 1, __ATOMIC_RELEASE);
+}
+
+/* Tests only (uffd_backend_gate): hold here while the gate is closed here. */
+static void gate_pass(struct uffd_core *b, int where)
+{
+	if (__atomic_load_n(&b->gate_closed, __ATOMIC_ACQUIRE) == where) {
+		pthread_mutex_lock(&b->gate);
+		pthread_mutex_unlock(&b->gate);
+	}
 }
 
 static void *reader_main(void *arg)
@@ -1063,13 +1152,11 @@ static void *reader_main(void *arg)
 		 * note at the top.
 		 */
 		do {
-			if (__atomic_load_n(&b->gate_closed, __ATOMIC_ACQUIRE)) {
-				pthread_mutex_lock(&b->gate);	/* tests only */
-				pthread_mutex_unlock(&b->gate);
-			}
+			gate_pass(b, 1);
 			__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
 			bump_counters(b);
 			n = read(b->uffd, &b->msg, sizeof(b->msg));
+			gate_pass(b, 2);
 			pthread_mutex_lock(&b->lock);
 			b->batches++;
 			if (n != (ssize_t)sizeof(b->msg) || !handle_msg(b, &b->msg))
@@ -1282,9 +1369,11 @@ static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 	struct uffd_core *c;
 	long pg = sysconf(_SC_PAGESIZE);
 	char *page;
+	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 	int ret;
 
 	*out = NULL;
+	pthread_once(&atfork_once, register_atfork);
 	/* Our own mapping: the reader writes the counter, never a user's heap. */
 	page = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1306,12 +1395,13 @@ static int uffd_open(struct ummu_backend **out, char *why, size_t len)
 
 	pthread_mutex_lock(&core_mutex);
 	c = the_core;
-	if (c && c->pid != getpid()) {
+	if (c && foreign(c)) {
 		/*
-		 * Inherited through fork(): its reader lives in the parent and
-		 * the kernel dropped its registrations here. Leave it (this
-		 * copy of it is the child's own memory, its descriptors only
-		 * references) and start afresh.
+		 * Inherited through a fork() that ran no atfork handlers (a raw
+		 * clone): its reader lives in the parent and the kernel dropped
+		 * its registrations here. Leave it (this copy of it is the
+		 * child's own memory, its descriptors only references) and
+		 * start afresh.
 		 */
 		c = NULL;
 		the_core = NULL;
@@ -1359,6 +1449,19 @@ static void uffd_close(struct ummu_backend *n)
 	if (!n)
 		return;
 	b = n->core;
+	if (foreign(b)) {
+		/*
+		 * A fork() child closing what it inherited: only its own
+		 * copies go. Stopping the core would write the parent's stopfd
+		 * (the same open file) and stop the parent's reader, joining
+		 * would wait for a thread that is not here, unregistering
+		 * would act on the parent's mm, and the locks may have been
+		 * held by parent threads at fork().
+		 */
+		close(n->evfd);
+		munmap((void *)n->counter, (size_t)sysconf(_SC_PAGESIZE));
+		return;
+	}
 	pthread_mutex_lock(&b->reg_lock);
 	pthread_mutex_lock(&b->lock);
 	while (n->cookies) {
@@ -1466,9 +1569,6 @@ static bool first_gap(struct uffd_core *b, uint64_t ps, uint64_t pe,
 	}
 	return false;
 }
-
-static const char settle_refusal[] =
-	"unmaps or madvise of registered memory kept events in flight for 5 s without a pause: an unmap older than this watch could still be unread, so it cannot be told from the watch's own";
 
 static const char *register_refusal(int e)
 {
@@ -1690,6 +1790,7 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 	struct uffdio_register reg;
 	bool made_regions = false, live, same;
 	int retries = 0, ret, e;
+	const char *busy;
 
 	if (start >= end) {
 		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EINVAL, start >= end",
@@ -1701,13 +1802,19 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		    start, end);
 		return -EINVAL;
 	}
+	if (foreign(b)) {
+		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EPERM, the notifier belongs to the parent process (inherited through fork()); open a new one",
+		    start, end);
+		return -EPERM;
+	}
 	ps = start & ~pmask;
 	pe = (end + pmask) & ~pmask;
 
 	/* Make the region tree current (and keep stale events off us). */
-	if (!settle(b)) {
+	busy = settle(b);
+	if (busy) {
 		say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",
-		    start, end, settle_refusal);
+		    start, end, busy);
 		return -EAGAIN;
 	}
 
@@ -1808,9 +1915,10 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		b->regions = uffd_tree_insert(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
 		made_regions = true;	/* undone below if the watch fails */
-		if (!settle(b)) {
+		busy = settle(b);
+		if (busy) {
 			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",
-			    start, end, settle_refusal);
+			    start, end, busy);
 			ret = -EAGAIN;
 			break;
 		}
@@ -1857,6 +1965,8 @@ static int uffd_unwatch(struct ummu_backend *nb, uint64_t cookie)
 	struct uffd_watch *w;
 	bool last;
 
+	if (foreign(b))
+		return -EPERM;	/* see uffd_close() */
 	pthread_mutex_lock(&b->reg_lock);
 	pthread_mutex_lock(&b->lock);
 	n = uffd_tree_find(nb->cookies, cookie, 0);
@@ -1899,13 +2009,37 @@ static int uffd_unwatch(struct ummu_backend *nb, uint64_t cookie)
 
 /* ---- read ---- */
 
+static void (*read_hook)(void *);	/* uffd_backend_read_hook(), tests */
+static void *read_hook_arg;
+
+/*
+ * The generation that LAST reports is loaded before wait_reader_batch(),
+ * not under the lock: the reader bumps the counter before its read(2) and
+ * queues the record only after it, so a value loaded here later could
+ * include an event whose record is not queued yet. The caller would take
+ * that generation as drained while the record is still to come, and since
+ * the unmapping thread was let go inside that read(2), its munmap() may
+ * already have returned: a false negative. Loaded first, every bump it
+ * includes belongs to a batch that is over, or to the one in flight (its
+ * bump was stored after the seq increment, so wait_reader_batch() sees an
+ * odd seq and waits for it). A bump after the load is reported by the next
+ * change of the counter: at worst one more, empty, drain.
+ */
 static ssize_t uffd_read(struct ummu_backend *b, struct ummunotify_event *buf,
 			 size_t max)
 {
 	struct uffd_watch *w;
+	void (*hook)(void *);
+	uint64_t gen;
 	size_t n = 0;
 
+	if (foreign(b->core))
+		return -EPERM;	/* the parent's events, see uffd_close() */
+	gen = __atomic_load_n(b->counter, __ATOMIC_ACQUIRE);
 	wait_reader_batch(b->core);
+	hook = __atomic_load_n(&read_hook, __ATOMIC_ACQUIRE);
+	if (hook)
+		hook(read_hook_arg);
 	pthread_mutex_lock(&b->core->lock);
 	while (n < max && (w = b->qhead)) {
 		dequeue(b, w);
@@ -1922,7 +2056,7 @@ static ssize_t uffd_read(struct ummu_backend *b, struct ummunotify_event *buf,
 		buf[n].flags = 0;
 		buf[n].hint_start = 0;
 		buf[n].hint_end = 0;
-		buf[n].user_cookie_counter = *b->counter;
+		buf[n].user_cookie_counter = gen;
 		b->need_last = false;
 		n++;
 	}
@@ -1984,11 +2118,18 @@ void uffd_backend_gate(struct ummu_backend *n, int closed)
 
 	if (closed) {
 		pthread_mutex_lock(&b->gate);
-		__atomic_store_n(&b->gate_closed, true, __ATOMIC_RELEASE);
+		__atomic_store_n(&b->gate_closed, closed, __ATOMIC_RELEASE);
 	} else {
-		__atomic_store_n(&b->gate_closed, false, __ATOMIC_RELEASE);
+		__atomic_store_n(&b->gate_closed, 0, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&b->gate);
 	}
+}
+
+__attribute__((visibility("hidden")))
+void uffd_backend_read_hook(void (*fn)(void *), void *arg)
+{
+	read_hook_arg = arg;
+	__atomic_store_n(&read_hook, fn, __ATOMIC_RELEASE);
 }
 
 __attribute__((visibility("hidden")))

@@ -23,7 +23,7 @@ struct uffd_stats {
 	size_t limbo;		/* retired ranges not yet unregistered */
 	size_t orphans;		/* mremap destinations not yet taken up */
 	int procmap_query;	/* VMA lookups use PROCMAP_QUERY */
-	int changing_probe;	/* watch() waits out events in flight */
+	int changing_probe;	/* watch() waits out events in flight (open requires it) */
 	unsigned long long features;	/* negotiated UFFD_FEATURE_* */
 	unsigned long long batches;	/* events read = counter bumps */
 	unsigned long long idle_batches;	/* ... that hit no watch */
@@ -35,10 +35,20 @@ struct uffd_stats {
 void uffd_backend_stats(struct ummu_backend *b, struct uffd_stats *st);
 
 /*
- * Tests only: closed (1) holds the reader thread after poll() says an event
- * is there and before it reads it, so that a test can act while an event is
- * in flight; 0 lets it go. Called from one thread, closed/open in pairs.
+ * Tests only: closed 1 holds the reader thread after poll() says an event
+ * is there and before it bumps the counters and reads it, so that a test
+ * can act while an event is in flight; closed 2 holds it after read(2) (the
+ * unmapping thread is let go, the counters have moved) and before the
+ * record is queued; 0 lets it go. Called from one thread, closed/open in
+ * pairs.
  */
 void uffd_backend_gate(struct ummu_backend *b, int closed);
+
+/*
+ * Tests only: ops->read calls fn(arg) after it has waited for the reader's
+ * batch in flight and before it takes the lock to drain, for every notifier
+ * of the process; NULL removes it.
+ */
+void uffd_backend_read_hook(void (*fn)(void *), void *arg);
 
 #endif /* UFFD_INTERNAL_H */

@@ -830,6 +830,154 @@ static void test_address_reuse_in_flight(void)
 	ops->unwatch(b, 501);
 }
 
+struct last_hook_arg {
+	struct unmap_arg u;
+	uint64_t at_return;	/* the counter once the unmap had returned */
+	int ran;
+};
+
+/*
+ * Runs inside ops->read, after its wait for the reader's batch in flight
+ * and before it drains: with the reader held between read(2) and queueing
+ * the record, a thread unmaps a watched range and returns from munmap().
+ */
+static void last_hook(void *arg)
+{
+	struct last_hook_arg *h = arg;
+	pthread_t t;
+
+	uffd_backend_read_hook(NULL, NULL);	/* once */
+	uffd_backend_gate(b, 2);
+	pthread_create(&t, NULL, unmap_thread, &h->u);
+	pthread_join(t, NULL);
+	h->at_return = counter();
+	h->ran = 1;
+}
+
+/*
+ * LAST must never carry a generation that includes an event whose record
+ * that drain did not return: the caller takes it as drained, and the
+ * unmapping thread, whose munmap() has returned, then sees no change
+ * (counter == LAST) and trusts a stale registration. The window: the
+ * reader bumps the counters before read(2) and queues the record after it;
+ * a drain that takes the lock in between must not report the bumped value.
+ */
+static void test_last_not_ahead(void)
+{
+	struct last_hook_arg h = { .u = { .len = (size_t)pg } };
+	char *y = map(1);
+	uint64_t c0, last = 0;
+	ssize_t n, i;
+	int got_x = 0, last_seen = 0;
+
+	h.u.p = map(1);
+	ok(watch(y, y + pg, 700) == 0 && watch(h.u.p, h.u.p + pg, 701) == 0,
+	   "watch two ranges");
+	c0 = counter();
+	munmap(y, pg);
+	uffd_backend_read_hook(last_hook, &h);
+	clear_ev();
+	n = ops->read(b, ev, 256);
+	uffd_backend_gate(b, 0);
+	for (i = 0; i < n; i++) {
+		if (ev[i].type == UMMUNOTIFY_EVENT_TYPE_LAST) {
+			last_seen = 1;
+			last = ev[i].user_cookie_counter;
+		} else if (ev[i].user_cookie_counter == 701) {
+			got_x = 1;
+		}
+	}
+	diag("  counter %" PRIu64 " before, %" PRIu64 " when the second munmap returned; read: %zd records, LAST %" PRIu64 "%s",
+	     c0, h.at_return, n, last, got_x ? ", with the second unmap" : "");
+	ok(h.ran && rec(700) && last_seen && (got_x || last < h.at_return),
+	   "a drain racing an event read but not yet queued: LAST does not cover it");
+	c0 = counter();
+	clear_ev();
+	if (!got_x) {
+		n = drain(&last_seen, &last);
+		ok(n == 1 && rec(701) && last_seen && last == counter(),
+		   "the next drain reports it, LAST = counter (%" PRIu64 ")", last);
+	} else {
+		ok(1, "the next drain reports it (it came with the first)");
+	}
+	ops->unwatch(b, 700);
+	ops->unwatch(b, 701);
+}
+
+/*
+ * The probe for events in flight is settle()'s only barrier, so open refuses
+ * the backend when the self test finds it broken (here: the empty
+ * UFFDIO_WRITEPROTECT faked to succeed, or to fail with ENOTTY), with the
+ * reason. In a child: a new core (and self test) needs a fresh process.
+ */
+static void test_probe_refused(void)
+{
+	static const int faults[] = { -1, ENOTTY };
+	char w[2][512];
+	int fds[2], status = -1;
+	unsigned int i;
+	ssize_t n;
+	pid_t pid;
+
+	memset(w, 0, sizeof(w));
+	if (pipe(fds)) {
+		ok(0, "pipe: %s", strerror(errno));
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct ummu_backend *c;
+		char r[512];
+
+		alarm(30);
+		close(fds[0]);
+		for (i = 0; i < 2; i++) {
+			atomic_store(&uffd_wp_probe_fault, faults[i]);
+			r[0] = 0;
+			if (ops->open(&c, r, sizeof(r)) == 0)
+				snprintf(r, sizeof(r), "open succeeded");
+			if (write(fds[1], r, sizeof(r)) != (ssize_t)sizeof(r))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	for (i = 0; i < 2; i++) {
+		n = read(fds[0], w[i], sizeof(w[i]));
+		if (n != (ssize_t)sizeof(w[i]))
+			w[i][0] = 0;
+		w[i][sizeof(w[i]) - 1] = 0;
+	}
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	ok(strstr(w[0], "self test: the probe for userfaultfd events in flight") != NULL,
+	   "open refused when the probe ioctl succeeds: %s", w[0]);
+	ok(strstr(w[1], "self test: the probe for userfaultfd events in flight") != NULL,
+	   "open refused when the probe ioctl fails with ENOTTY: %s", w[1]);
+}
+
+/*
+ * A probe that cannot tell (neither EAGAIN nor EINVAL) is not "idle":
+ * watch() keeps waiting and refuses with EAGAIN after 5 s.
+ */
+static void test_settle_blind(void)
+{
+	char *p = map(1);
+	int r;
+
+	atomic_store(&uffd_wp_probe_fault, ENOTTY);
+	r = watch(p, p + pg, 710);
+	atomic_store(&uffd_wp_probe_fault, 0);
+	ok(r == -EAGAIN && strstr(why, "gave neither EAGAIN nor EINVAL"),
+	   "watch() while the probe cannot tell: EAGAIN (%d, %s)", r, why);
+	if (r == 0)
+		ops->unwatch(b, 710);
+	r = watch(p, p + pg, 710);
+	ok(r == 0, "watch() once the probe answers again: %d %s", r, why);
+	ops->unwatch(b, 710);
+	munmap(p, pg);
+}
+
 /* The child of fork() is not monitored, and its unmaps never wait for us. */
 static void test_fork(void)
 {
@@ -858,6 +1006,61 @@ static void test_fork(void)
 		   A(p), A(p) + pg, c0);
 	ops->unwatch(b, 600);
 	munmap(p + pg, pg);
+}
+
+/*
+ * A fork() child that closes the notifier it inherited (the parent's only
+ * one, so formerly the "last user") must not stop the parent's reader (the
+ * stopfd is the same open file), wait for a reader thread that is not in
+ * the child, or unregister the parent's memory; watch and read refuse with
+ * EPERM there. Then the parent's munmap of a watched range must still
+ * return and be reported: a stopped reader would block it forever, so it
+ * runs in a thread with a 10 s watchdog.
+ */
+static void test_fork_child_close(void)
+{
+	struct unmap_arg a = { .len = 2 * (size_t)pg };
+	struct timespec ms = { 0, 1000 * 1000 };
+	int status = -1, i, uw0;
+	uint64_t c0;
+	pthread_t t;
+	pid_t pid;
+
+	a.p = map(2);
+	ok(watch(a.p, a.p + 2 * pg, 620) == 0, "watch before fork");
+	uw0 = uw_vmas();
+	pid = fork();
+	if (pid == 0) {
+		char *q = map(1);
+		int rw, rr, ru;
+
+		alarm(10);	/* a hang in close() fails the case */
+		rw = watch(q, q + pg, 621);
+		rr = (int)ops->read(b, ev, 16);
+		ru = ops->unwatch(b, 620);
+		ops->close(b);
+		_exit(rw != -EPERM ? 3 : rr != -EPERM ? 4 : ru != -EPERM ? 5 : 0);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "child: watch, read and unwatch of the inherited notifier fail with EPERM, its close returns (status 0x%x)",
+	   status);
+	ok(uw_vmas() == uw0, "parent: its registrations survive the child's close (%d registered VMAs, %d before)",
+	   uw_vmas(), uw0);
+	c0 = counter();
+	pthread_create(&t, NULL, unmap_thread, &a);
+	for (i = 0; i < 10000 && !__atomic_load_n(&a.done, __ATOMIC_ACQUIRE); i++)
+		nanosleep(&ms, NULL);
+	if (!ok(__atomic_load_n(&a.done, __ATOMIC_ACQUIRE),
+		"parent: munmap of a watched range returns after the child's close")) {
+		diag("the parent's reader is gone: stopping here");
+		tap_done();
+		_exit(1);
+	}
+	pthread_join(t, NULL);
+	expect_one("parent's unmap after the child's close", 620, HINT | CAUSE_UNMAP,
+		   A(a.p), A(a.p) + 2 * pg, c0);
+	ops->unwatch(b, 620);
 }
 
 /*
@@ -1267,7 +1470,11 @@ int main(void)
 	test_writes_never_block();
 	test_counter_at_return();
 	test_address_reuse_in_flight();
+	test_last_not_ahead();
+	test_probe_refused();
+	test_settle_blind();
 	test_fork();
+	test_fork_child_close();
 	test_unavailable();
 	test_ebusy();
 	test_bad_ranges();

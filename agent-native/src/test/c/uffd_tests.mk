@@ -17,9 +17,10 @@ UFFD_CPPFLAGS := -D_GNU_SOURCE -I$(UFFD_MAIN) -I$(UFFD_UAPI)
 UFFD_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread -fno-strict-aliasing
 UFFD_SRCS := $(UFFD_MAIN)/backend_userfaultfd.c $(UFFD_MAIN)/uffd_tree.c \
 	$(UFFD_TEST)/uffd_wrap.c
-# uffd_wrap.c counts calls the reader thread must never make.
+# uffd_wrap.c counts calls the reader thread must never make, and fakes
+# the probe's UFFDIO_WRITEPROTECT results for the fault-injection cases.
 UFFD_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free \
-	-Wl,--wrap=munmap,--wrap=madvise
+	-Wl,--wrap=munmap,--wrap=madvise,--wrap=ioctl
 UFFD_HDRS := $(wildcard $(UFFD_MAIN)/uffd_*.h) $(UFFD_MAIN)/ummu_backend.h \
 	$(UFFD_TEST)/uffd_tap.h $(UFFD_TEST)/uffd_wrap.h \
 	$(UFFD_UAPI)/linux/ummunotify.h

@@ -6,15 +6,25 @@
  * userfaultfd test binaries are linked with -Wl,--wrap for these functions
  * (uffd_tests.mk), so every call the backend (compiled into them) makes
  * passes here first; a call on the thread named "ummu-uffd" is counted.
+ *
+ * ioctl is wrapped too, for fault injection: uffd_wp_probe_fault makes
+ * UFFDIO_WRITEPROTECT (only the backend's probe for events in flight issues
+ * it) succeed (-1) or fail with that errno (> 0) instead of reaching the
+ * kernel; 0 passes it through.
  */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
+#include <linux/userfaultfd.h>
 #include <string.h>
 #include <sys/prctl.h>
 
 #include "uffd_wrap.h"
 
 atomic_int uffd_reader_calls;
+atomic_int uffd_wp_probe_fault;
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t m);
@@ -29,6 +39,8 @@ void *__wrap_realloc(void *p, size_t n);
 void __wrap_free(void *p);
 int __wrap_munmap(void *p, size_t n);
 int __wrap_madvise(void *p, size_t n, int advice);
+int __real_ioctl(int fd, unsigned long req, ...);
+int __wrap_ioctl(int fd, unsigned long req, ...);
 
 static void check(void)
 {
@@ -72,4 +84,23 @@ int __wrap_madvise(void *p, size_t n, int advice)
 {
 	check();
 	return __real_madvise(p, n, advice);
+}
+
+int __wrap_ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+	int f;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	f = atomic_load(&uffd_wp_probe_fault);
+	if (req == UFFDIO_WRITEPROTECT && f) {
+		if (f < 0)
+			return 0;
+		errno = f;
+		return -1;
+	}
+	return __real_ioctl(fd, req, arg);
 }

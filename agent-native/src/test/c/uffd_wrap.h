@@ -6,5 +6,7 @@
 #include <stdatomic.h>
 
 extern atomic_int uffd_reader_calls;
+/* UFFDIO_WRITEPROTECT: 0 real, -1 "succeeds", > 0 fails with that errno */
+extern atomic_int uffd_wp_probe_fault;
 
 #endif /* UFFD_WRAP_H */

@@ -5,6 +5,7 @@ import io.ummu.internal.CounterPage;
 import io.ummu.internal.DirectAddress;
 import io.ummu.internal.Native;
 import io.ummu.internal.NativeStatus;
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
@@ -826,6 +827,12 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
                 LockSupport.unpark(t);
             }
         }
+        // Every native call runs between enter() and exit(), and only this
+        // (through counterAnchor) keeps the CounterPage, whose cleaner frees
+        // the handle, reachable. Without the fence the JIT may treat this as
+        // dead once users is loaded, and a notifier the application dropped
+        // unclosed could have its handle freed in the middle of the call.
+        Reference.reachabilityFence(this);
     }
 
     private static IllegalStateException closedException() {

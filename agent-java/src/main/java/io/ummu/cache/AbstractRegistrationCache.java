@@ -463,7 +463,7 @@ public abstract class AbstractRegistrationCache<R> implements AutoCloseable {
     /**
      * Brings the index up to date with the kernel: the fast path is
      * {@link MemoryNotifier#changedSince(long)}, one acquire load of the
-     * generation counter (on userfaultfd also of the reader's sequence).
+     * generation counter, on every backend.
      */
     private Graveyard<R> validateLocked(Graveyard<R> graveyard) {
         if (!notifier.changedSince(drainedGeneration)) {
