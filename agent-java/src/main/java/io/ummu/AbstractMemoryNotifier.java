@@ -57,6 +57,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * page, is released only once no thread can load from the page any more, by
  * a {@link java.lang.ref.Cleaner} after the next garbage collection; until
  * then it watches nothing.
+ *
+ * <h2>VM exit</h2>
+ * Once the VM begins to shut down, threads in {@link #await(Duration)} and the
+ * dispatcher no longer block in native code (the VM's exit would wait for
+ * them): they look for events every 10 ms, parked in Java in between, so
+ * events made by shutdown hooks are still delivered, with that latency.
  */
 public abstract class AbstractMemoryNotifier implements AutoCloseable {
     /** Created on first use: System.getLogger sets up the JDK's logging (some 60 classes), which JVM start-up with the agent need not pay for. */
@@ -849,9 +855,14 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         private static final Set<AbstractMemoryNotifier> BLOCKERS = Collections.newSetFromMap(new WeakHashMap<>());
         private static boolean hookAdded; // guarded by BLOCKERS
 
-        /** A class of its own, not a lambda: no lambda is spun at JVM start-up for it. */
+        /**
+         * A class of its own, not a lambda: no lambda is spun at JVM start-up
+         * for it. Made on whichever thread first blocks: it must not keep
+         * that thread's inheritable thread-locals or context class loader.
+         */
         private VmExit() {
-            super("ummu-exit-wakeup");
+            super(null, null, "ummu-exit-wakeup", 0, false);
+            setContextClassLoader(null);
         }
 
         static void arm(AbstractMemoryNotifier n) {
@@ -862,6 +873,8 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
                         Runtime.getRuntime().addShutdownHook(new VmExit());
                     } catch (IllegalStateException shutdownInProgress) {
                         exiting = true;
+                    } catch (SecurityException denied) {
+                        // No hook: the VM's exit waits for blocked threads, as it always did.
                     }
                 }
                 BLOCKERS.add(n);
