@@ -327,8 +327,10 @@ static int64_t now_ns(void)
  * Waits on the backend's descriptor and the wakeup eventfd. The eventfd is
  * never drained: Native.wakeup() exists so that close() can release every
  * thread in await(), and a sticky wakeup cannot be missed by a thread that
- * enters await() just after it. After wakeup() every await() returns
- * AWAIT_WOKEN at once.
+ * enters await() just after it. After wakeup() every await() returns at
+ * once: AWAIT_READABLE when the backend has events (so that a woken handle
+ * can still be polled with a zero timeout, as the notifier does while the
+ * VM exits), else AWAIT_WOKEN.
  */
 static jint JNICALL n_await(JNIEnv *env, jclass cls, jlong handle,
 			    jlong timeout_nanos)
@@ -373,12 +375,10 @@ static jint JNICALL n_await(JNIEnv *env, jclass cls, jlong handle,
 		}
 		readable = 0;
 		for (i = 0; i < n; i++) {
-			if (evs[i].data.u32 == TAG_WAKEUP)
-				return AWAIT_WOKEN;
-			readable = 1;
+			if (evs[i].data.u32 == TAG_BACKEND)
+				readable = 1;
 		}
-		if (readable)
-			return AWAIT_READABLE;
+		return readable ? AWAIT_READABLE : AWAIT_WOKEN;
 	}
 }
 

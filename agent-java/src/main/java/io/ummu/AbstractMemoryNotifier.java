@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Set;
+import java.util.WeakHashMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -57,6 +58,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * page, is released only once no thread can load from the page any more, by
  * a {@link java.lang.ref.Cleaner} after the next garbage collection; until
  * then it watches nothing.
+ *
+ * <h2>VM exit</h2>
+ * Once the VM begins to shut down, threads in {@link #await(Duration)} and the
+ * dispatcher no longer block in native code (the VM's exit would wait for
+ * them): they look for events every 10 ms, parked in Java in between, so
+ * events made by shutdown hooks are still delivered, with that latency.
  */
 public abstract class AbstractMemoryNotifier implements AutoCloseable {
     /** Created on first use: System.getLogger sets up the JDK's logging (some 60 classes), which JVM start-up with the agent need not pay for. */
@@ -71,6 +78,16 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     private static final int FLAG_HINT = 1;
     private static final int CLOSED = 1 << 30;
     private static final int EINTR = 4;
+    /** {@link BackendOps#await} results. */
+    private static final int AWAIT_READABLE = 1;
+    private static final int AWAIT_WOKEN = 2;
+    /**
+     * How often a thread waiting on the backend looks for events once the VM
+     * is exiting (see {@link VmExit}): the latency of an event then, and the
+     * cost of a waiting thread (a non-blocking epoll_wait and a park) while
+     * shutdown hooks run.
+     */
+    private static final long EXIT_POLL_NANOS = 10_000_000L;
 
     private final Backend backend;
     private final Set<Capability> capabilities;
@@ -117,6 +134,11 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     private final CopyOnWriteArrayList<InvalidationListener> listeners = new CopyOnWriteArrayList<>();
     private final Object dispatcherMonitor = new Object();
     private Thread dispatcher; // guarded by dispatcherMonitor
+
+    /** Set once this notifier is known to {@link VmExit}, before any thread blocks in the backend. */
+    private volatile boolean exitWakeArmed;
+    /** Threads in {@link #awaitWhileExiting}, parked in Java: close() unparks them. */
+    private final Set<Thread> exitPollers = ConcurrentHashMap.newKeySet();
 
     /** The native half of a freshly opened notifier. */
     static final class Opened {
@@ -570,7 +592,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             long deadline = System.nanoTime() + nanos;
             long left = nanos;
             for (;;) {
-                int r = ops.await(handle, left);
+                int r = awaitBackend(left);
                 if (r == 1) {
                     return true;
                 }
@@ -663,7 +685,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
                 }
                 int r;
                 try {
-                    r = ops.await(handle, -1);
+                    r = awaitBackend(-1);
                     if (r == 1 && !listeners.isEmpty()) {
                         drainLock.lock();
                         try {
@@ -741,6 +763,139 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         }
     }
 
+    // ------------------------------------------------------------- VM exit
+
+    /**
+     * {@link BackendOps#await} as await() and the dispatcher use it; the
+     * caller holds a native-call count. Until the VM begins to exit it blocks
+     * in the backend (epoll_wait in JNI); from then on it never blocks in
+     * native code, see {@link VmExit}.
+     */
+    private int awaitBackend(long timeoutNanos) {
+        if (!exitWakeArmed) {
+            VmExit.arm(this);
+        }
+        // Read after arm(): either the hook finds this notifier (and its
+        // sticky wakeup makes the blocking call below return at once) or
+        // this thread sees the flag. See VmExit.
+        if (!VmExit.exiting) {
+            return ops.await(handle, timeoutNanos);
+        }
+        return awaitWhileExiting(timeoutNanos);
+    }
+
+    /**
+     * The VM is exiting: looks at the backend without blocking every
+     * {@link #EXIT_POLL_NANOS} and parks in Java in between, so that events
+     * from shutdown hooks (a library that unmaps memory on its way out) still
+     * reach await() and the listeners, and the VM's exit never waits for this
+     * thread. The handle's wakeup is sticky by then, so a blocking call would
+     * return at once every time: this is what keeps that from becoming a
+     * busy loop.
+     */
+    private int awaitWhileExiting(long timeoutNanos) {
+        long deadline = System.nanoTime() + timeoutNanos;
+        Thread self = Thread.currentThread();
+        exitPollers.add(self);
+        try {
+            for (;;) {
+                int r = ops.await(handle, 0);
+                if (r == AWAIT_READABLE || (r < 0 && r != -EINTR)) {
+                    return r;
+                }
+                if (isClosing()) {
+                    return AWAIT_WOKEN;
+                }
+                long wait = EXIT_POLL_NANOS;
+                if (timeoutNanos >= 0) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) {
+                        return 0;
+                    }
+                    wait = Math.min(wait, left);
+                }
+                LockSupport.parkNanos(this, wait);
+            }
+        } finally {
+            exitPollers.remove(self);
+        }
+    }
+
+    /** Called by the exit hook: wakes the threads blocked in this notifier's backend, unless closed. */
+    private void wakeForExit() {
+        if (tryEnter()) { // the count keeps close() from releasing the handle under us
+            try {
+                ops.wakeup(handle);
+            } finally {
+                exit();
+            }
+        }
+    }
+
+    /**
+     * At VM exit HotSpot waits for every Java thread that is in native code
+     * (30 attempts of 10 ms on JDK 17; {@code -XX:UserThreadWaitAttemptsAtExit}
+     * on 22+). A thread in await() or the dispatcher blocks in epoll_wait in
+     * JNI, so it would add ~300 ms to the exit of every JVM that has one (the
+     * agent's kernel waiter is such a thread). A shutdown hook, added the
+     * first time any notifier is about to block, wakes every notifier that
+     * has blocked through the backend's wakeup eventfd, and from then on
+     * {@link #awaitBackend} no longer blocks in native code. Threads are
+     * woken, not stopped: they keep waiting, in Java, for the hooks' events.
+     *
+     * <p>The hook and a thread about to block race as follows: the thread
+     * adds its notifier under the set's lock, then reads {@code exiting}; the
+     * hook writes {@code exiting}, then takes the lock to read the set. So
+     * either the hook wakes the notifier (the wakeup is sticky, so it does
+     * not matter whether the thread is in epoll_wait yet) or the thread sees
+     * the flag. A holder class: nothing of this loads before a thread blocks.
+     */
+    private static final class VmExit extends Thread {
+        static volatile boolean exiting;
+        /** Weak: an unclosed notifier dropped by its owner must still be collected (and its handle released). */
+        private static final Set<AbstractMemoryNotifier> BLOCKERS = Collections.newSetFromMap(new WeakHashMap<>());
+        private static boolean hookAdded; // guarded by BLOCKERS
+
+        /**
+         * A class of its own, not a lambda: no lambda is spun at JVM start-up
+         * for it. Made on whichever thread first blocks: it must not keep
+         * that thread's inheritable thread-locals or context class loader.
+         */
+        private VmExit() {
+            super(null, null, "ummu-exit-wakeup", 0, false);
+            setContextClassLoader(null);
+        }
+
+        static void arm(AbstractMemoryNotifier n) {
+            synchronized (BLOCKERS) {
+                if (!hookAdded) {
+                    hookAdded = true;
+                    try {
+                        Runtime.getRuntime().addShutdownHook(new VmExit());
+                    } catch (IllegalStateException shutdownInProgress) {
+                        exiting = true;
+                    } catch (SecurityException denied) {
+                        // No hook: the VM's exit waits for blocked threads, as it always did.
+                    }
+                }
+                BLOCKERS.add(n);
+            }
+            n.exitWakeArmed = true;
+        }
+
+        @Override
+        public void run() {
+            exiting = true;
+            List<AbstractMemoryNotifier> all;
+            synchronized (BLOCKERS) {
+                all = new ArrayList<>(BLOCKERS);
+            }
+            for (AbstractMemoryNotifier n : all) {
+                n.wakeForExit();
+            }
+        }
+    }
+
     // -------------------------------------------------------------- closing
 
     /**
@@ -768,6 +923,9 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             // the previous one.
             while (users.get() != CLOSED) {
                 ops.wakeup(handle);
+                for (Thread t : exitPollers) {
+                    LockSupport.unpark(t);
+                }
                 LockSupport.parkNanos(this, 1_000_000L);
             }
             // Alone with the handle now: nobody can enter any more.

@@ -78,6 +78,8 @@ abstract class KernelSource {
      * "ummu-kernel-waiter", blocks in {@link MemoryNotifier#await} and unparks
      * the dispatcher when the kernel has something. It then waits for the
      * dispatcher to drain, because await() keeps returning true until then.
+     * Once the VM exits the notifier no longer blocks in native code (see
+     * AbstractMemoryNotifier.VmExit), so the VM's exit does not wait for it.
      */
     static final class Notifier extends KernelSource {
         private final MemoryNotifier notifier;

@@ -58,9 +58,10 @@ public final class Native {
 
     /**
      * Waits until events are pending, {@link #wakeup(long)} is called, or the
-     * timeout passes ({@code timeoutNanos < 0}: forever).
+     * timeout passes ({@code timeoutNanos < 0}: forever). A wakeup is sticky:
+     * afterwards every call returns at once, 1 if events are pending, else 2.
      *
-     * @return 1 readable, 0 timed out, 2 woken up, or a negative errno
+     * @return 1 readable, 0 timed out, 2 woken up (and nothing readable), or a negative errno
      */
     public static native int await(long handle, long timeoutNanos);
 
