@@ -65,12 +65,16 @@ def jmh(name):
 
 
 def score(results, bench, **params):
-    key = (bench, tuple(sorted((k, str(v)) for k, v in params.items())))
-    if key not in results:
-        if SMOKE:
+    """The one result of bench whose parameters include params (a benchmark
+    may have more parameters than the report names, each run at one value)."""
+    want = {(k, str(v)) for k, v in params.items()}
+    found = [v for (b, p), v in results.items() if b == bench and want <= set(p)]
+    if len(found) != 1:
+        if SMOKE and not found:
             return (NAN, NAN, "ns/op", {})
-        raise SystemExit(f"report: no result for {bench} {params} (have {sorted(results)})")
-    return results[key]
+        what = "no result" if not found else f"{len(found)} results"
+        raise SystemExit(f"report: {what} for {bench} {params} (have {sorted(results)})")
+    return found[0]
 
 
 def ubench():
