@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.ProtectionDomain;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
@@ -205,7 +206,7 @@ final class Installer {
         try {
             inst.retransformClasses(c);
         } catch (Throwable t) {
-            weaver.transformed.remove(c.getName());
+            weaver.refused(c.getName());
             Log.warn("retransformation of [" + c + "] refused: " + Log.brief(t));
         }
     }
@@ -240,7 +241,7 @@ final class Installer {
     }
 
     /** Rewrites the hook sites of the bootstrap classes it is asked about; leaves every other class alone. */
-    private static final class Weaver implements ClassFileTransformer {
+    static final class Weaver implements ClassFileTransformer {
         private static final String DEALLOCATOR_INTERNAL = DEALLOCATOR.replace('.', '/');
         private static final String UNMAPPER_INTERNAL = UNMAPPER.replace('.', '/');
         private static final String FOREIGN_INTERNAL = FOREIGN.replace('.', '/');
@@ -256,6 +257,12 @@ final class Installer {
         final Set<String> seen = ConcurrentHashMap.newKeySet();
         /** Binary names of the classes whose hook it wove. */
         final Set<String> transformed = ConcurrentHashMap.newKeySet();
+        /**
+         * The segment call sites woven per class, {allocation, release}: what
+         * {@link #refused} takes back out of SegmentCallSites' totals when the
+         * JVM turns the woven class down after the transformer returned.
+         */
+        private final Map<String, int[]> segmentSitesByClass = new ConcurrentHashMap<>();
 
         Weaver(boolean direct, boolean mapped, boolean segments) {
             this.direct = direct;
@@ -277,7 +284,7 @@ final class Installer {
                     out = hook(bytes, name, UmmuHooks.MAPPED, "unmap", -1);
                 } else if (segments && name.startsWith(FOREIGN_INTERNAL)
                         && name.indexOf('/', FOREIGN_INTERNAL.length()) < 0) {
-                    out = segmentSites(bytes);
+                    out = segmentSites(bytes, name.replace('/', '.'));
                 } else if (management && name.equals(MANAGEMENT_INTERNAL)) {
                     out = managementHook(bytes);
                 } else {
@@ -384,12 +391,37 @@ final class Installer {
         }
 
         /** @return the class with its Unsafe call sites wrapped, or null if it has none */
-        private static byte[] segmentSites(byte[] bytes) {
+        private byte[] segmentSites(byte[] bytes, String binaryName) {
             ClassReader r = new ClassReader(bytes);
             ClassWriter w = new ClassWriter(r, 0);
             SegmentCallSites sites = new SegmentCallSites(w);
             r.accept(sites, 0);
-            return sites.changed ? w.toByteArray() : null;
+            if (!sites.changed) {
+                return null;
+            }
+            byte[] out = w.toByteArray();
+            SegmentCallSites.ALLOCATION_SITES.addAndGet(sites.allocationSites);
+            SegmentCallSites.RELEASE_SITES.addAndGet(sites.releaseSites);
+            int[] before = segmentSitesByClass.put(binaryName, new int[] {sites.allocationSites, sites.releaseSites});
+            if (before != null) { // woven again (a retransformation): count its sites once
+                SegmentCallSites.ALLOCATION_SITES.addAndGet(-before[0]);
+                SegmentCallSites.RELEASE_SITES.addAndGet(-before[1]);
+            }
+            return out;
+        }
+
+        /**
+         * The JVM refused the bytes woven for this class (retransformClasses
+         * threw): the class runs as it was, so neither its hook nor its
+         * segment call sites count.
+         */
+        void refused(String binaryName) {
+            transformed.remove(binaryName);
+            int[] sites = segmentSitesByClass.remove(binaryName);
+            if (sites != null) {
+                SegmentCallSites.ALLOCATION_SITES.addAndGet(-sites[0]);
+                SegmentCallSites.RELEASE_SITES.addAndGet(-sites[1]);
+            }
         }
     }
 

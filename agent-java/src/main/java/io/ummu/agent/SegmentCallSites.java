@@ -30,11 +30,15 @@ final class SegmentCallSites extends ClassVisitor {
     static final String UNSAFE = "jdk/internal/misc/Unsafe";
     static final String HOOKS = Advices.HOOKS;
 
+    /** Call sites wrapped in classes the JVM took (the weaver adds each class's and takes back a refused one's). */
     static final AtomicInteger ALLOCATION_SITES = new AtomicInteger();
     static final AtomicInteger RELEASE_SITES = new AtomicInteger();
 
     /** Whether any call site of this class was wrapped (if not, the class is left as it was). */
     boolean changed;
+    /** Call sites wrapped in this class. */
+    int allocationSites;
+    int releaseSites;
 
     SegmentCallSites(ClassVisitor next) {
         super(Opcodes.ASM9, next);
@@ -63,7 +67,7 @@ final class SegmentCallSites extends ClassVisitor {
                     super.visitInsn(Opcodes.DUP2_X2);
                     super.visitMethodInsn(Opcodes.INVOKESTATIC, HOOKS, "segmentAllocated", "(JJ)V", false);
                     changed = true;
-                    ALLOCATION_SITES.incrementAndGet();
+                    allocationSites++;
                     return;
                 }
                 if ("freeMemory".equals(name) && "(J)V".equals(descriptor)) {
@@ -73,7 +77,7 @@ final class SegmentCallSites extends ClassVisitor {
                     super.visitMethodInsn(opcode, owner, name, descriptor, itf);
                     super.visitMethodInsn(Opcodes.INVOKESTATIC, HOOKS, "segmentReleased", "(J)V", false);
                     changed = true;
-                    RELEASE_SITES.incrementAndGet();
+                    releaseSites++;
                     return;
                 }
             }
