@@ -1,14 +1,9 @@
 package io.ummu.internal;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.lang.invoke.VarHandle;
 import java.lang.ref.Cleaner;
 import java.lang.ref.Reference;
-import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Objects;
@@ -55,42 +50,8 @@ import java.util.Objects;
  * <p>Instances are immutable and thread-safe.
  */
 public abstract class CounterPage {
-    private static final Cleaner CLEANER = Cleaner.create(r -> {
-        Thread t = new Thread(r, "ummu-cleaner");
-        t.setDaemon(true);
-        return t;
-    });
-
     /** Whether {@link Raw} works here; a missing jdk.unsupported fails its linking, not just its initializer. */
     private static final boolean RAW = rawAvailable();
-
-    private static final String TEMPLATE = "ConstantCounterPage.class";
-    /** The template's bytes, or null with the reason in TEMPLATE_FAILURE. */
-    private static final byte[] TEMPLATE_BYTES;
-    private static final String TEMPLATE_FAILURE;
-
-    static {
-        byte[] bytes = null;
-        String failure = null;
-        // From ummu.jar itself when loaded from it: the class loader would search
-        // the JDK's image first, a sizeable part of the agent's start-up.
-        byte[][] own = OwnJar.read(CounterPage.class, "io/ummu/internal/" + TEMPLATE);
-        if (own != null && own[0] != null) {
-            bytes = own[0];
-        } else {
-            try (InputStream in = CounterPage.class.getResourceAsStream(TEMPLATE)) {
-                if (in == null) {
-                    failure = TEMPLATE + " is not readable as a resource of " + CounterPage.class.getName();
-                } else {
-                    bytes = in.readAllBytes();
-                }
-            } catch (IOException | RuntimeException e) {
-                failure = "reading " + TEMPLATE + ": " + e;
-            }
-        }
-        TEMPLATE_BYTES = bytes;
-        TEMPLATE_FAILURE = failure;
-    }
 
     private final ByteBuffer view;
 
@@ -111,18 +72,18 @@ public abstract class CounterPage {
      * @throws IllegalArgumentException if page is not direct, shorter than 8 bytes or misaligned
      */
     public static CounterPage open(ByteBuffer page, Runnable release) {
-        ByteBuffer view = checkedView(page);
+        ByteBuffer view = CounterPages.checkedView(page);
         Objects.requireNonNull(release, "release");
         CounterPage c = null;
         if (RAW) {
-            c = defineConstant(view);
+            c = CounterPages.defineConstant(view, DirectAddress.of(view));
             if (c == null) {
                 c = new Raw(view);
             }
         } else {
             c = new View(view);
         }
-        CLEANER.register(c, release);
+        CounterPages.CLEANER.register(c, release);
         return c;
     }
 
@@ -131,45 +92,6 @@ public abstract class CounterPage {
             return Raw.AVAILABLE;
         } catch (LinkageError e) {
             return false;
-        }
-    }
-
-    /** The page through a read-only view: the page is mapped PROT_READ, a stray write must not reach it. */
-    static ByteBuffer checkedView(ByteBuffer page) {
-        Objects.requireNonNull(page, "page");
-        if (!page.isDirect()) {
-            throw new IllegalArgumentException("page: not a direct buffer");
-        }
-        if (page.capacity() < Long.BYTES) {
-            throw new IllegalArgumentException("page: " + page.capacity() + " bytes, the counter needs 8");
-        }
-        if ((DirectAddress.of(page) & (Long.BYTES - 1)) != 0) {
-            throw new IllegalArgumentException(String.format("page: address 0x%x is not 8-byte aligned",
-                    DirectAddress.of(page)));
-        }
-        return page.asReadOnlyBuffer().order(ByteOrder.nativeOrder());
-    }
-
-    /** @return a counter of a hidden class of its own with the address as a constant, or null */
-    private static CounterPage defineConstant(ByteBuffer view) {
-        if (TEMPLATE_BYTES == null) {
-            return null;
-        }
-        try {
-            MethodHandles.Lookup lookup = MethodHandles.lookup()
-                    .defineHiddenClassWithClassData(TEMPLATE_BYTES, DirectAddress.of(view), true);
-            MethodHandle ctor = lookup.findConstructor(lookup.lookupClass(),
-                    MethodType.methodType(void.class, ByteBuffer.class));
-            CounterPage c = (CounterPage) ctor.invoke(view);
-            // Links what the first fast-path call would (a template of the
-            // wrong release, say, fails here and not in a caller's loop).
-            c.getAcquire();
-            return c;
-        } catch (VirtualMachineError e) {
-            throw e;
-        } catch (Throwable e) {
-            // Fail open: the instance-field address reads the same counter.
-            return null;
         }
     }
 
@@ -207,16 +129,9 @@ public abstract class CounterPage {
         static final boolean AVAILABLE;
 
         static {
-            sun.misc.Unsafe u = null;
-            try {
-                Field f = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
-                f.setAccessible(true);
-                u = (sun.misc.Unsafe) f.get(null);
-            } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
-                u = null;
-            }
-            UNSAFE = u;
-            AVAILABLE = u != null;
+            // DirectAddress's, which this release needs anyway to find a page's address.
+            UNSAFE = DirectAddress.UNSAFE;
+            AVAILABLE = UNSAFE != null;
         }
 
         private final long address;
@@ -263,13 +178,13 @@ public abstract class CounterPage {
 
     /** For tests: a counter of each kind this release has, over {@code page}, without a cleaner. */
     static CounterPage[] allKinds(ByteBuffer page) {
-        ByteBuffer view = checkedView(page);
+        ByteBuffer view = CounterPages.checkedView(page);
         if (!RAW) {
             return new CounterPage[] {new View(view)};
         }
-        CounterPage constant = defineConstant(view);
+        CounterPage constant = CounterPages.defineConstant(view, DirectAddress.of(view));
         if (constant == null) {
-            throw new IllegalStateException("the constant-address counter cannot be defined: " + TEMPLATE_FAILURE);
+            throw CounterPages.notDefinable("constant-address");
         }
         return new CounterPage[] {constant, new Raw(view), new View(view)};
     }

@@ -15,7 +15,8 @@ import java.nio.ByteBuffer;
  * so never triggers the Unsafe deprecation warnings of newer JDKs.
  */
 public final class DirectAddress {
-    private static final sun.misc.Unsafe UNSAFE;
+    /** Null where it cannot be had; CounterPage's unchecked load uses it too. */
+    static final sun.misc.Unsafe UNSAFE;
     private static final long ADDRESS_OFFSET;
     private static final String FAILURE;
 

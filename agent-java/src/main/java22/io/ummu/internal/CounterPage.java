@@ -1,17 +1,11 @@
 package io.ummu.internal;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.lang.invoke.VarHandle;
 import java.lang.ref.Cleaner;
 import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.Objects;
 
 /**
@@ -51,41 +45,7 @@ import java.util.Objects;
  * <p>Instances are immutable and thread-safe.
  */
 public abstract class CounterPage {
-    private static final Cleaner CLEANER = Cleaner.create(r -> {
-        Thread t = new Thread(r, "ummu-cleaner");
-        t.setDaemon(true);
-        return t;
-    });
-
     static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
-
-    private static final String TEMPLATE = "ConstantCounterPage.class";
-    /** The template's bytes, or null with the reason in TEMPLATE_FAILURE. */
-    private static final byte[] TEMPLATE_BYTES;
-    private static final String TEMPLATE_FAILURE;
-
-    static {
-        byte[] bytes = null;
-        String failure = null;
-        // From ummu.jar itself when loaded from it: the class loader would search
-        // the JDK's image first, a sizeable part of the agent's start-up.
-        byte[][] own = OwnJar.read(CounterPage.class, "io/ummu/internal/" + TEMPLATE);
-        if (own != null && own[0] != null) {
-            bytes = own[0];
-        } else {
-            try (InputStream in = CounterPage.class.getResourceAsStream(TEMPLATE)) {
-                if (in == null) {
-                    failure = TEMPLATE + " is not readable as a resource of " + CounterPage.class.getName();
-                } else {
-                    bytes = in.readAllBytes();
-                }
-            } catch (IOException | RuntimeException e) {
-                failure = "reading " + TEMPLATE + ": " + e;
-            }
-        }
-        TEMPLATE_BYTES = bytes;
-        TEMPLATE_FAILURE = failure;
-    }
 
     private final ByteBuffer view;
 
@@ -106,59 +66,20 @@ public abstract class CounterPage {
      * @throws IllegalArgumentException if page is not direct, shorter than 8 bytes or misaligned
      */
     public static CounterPage open(ByteBuffer page, Runnable release) {
-        ByteBuffer view = checkedView(page);
+        ByteBuffer view = CounterPages.checkedView(page);
         Objects.requireNonNull(release, "release");
         MemorySegment counter = counterSegment(view);
-        CounterPage c = defineConstant(view, counter);
+        CounterPage c = CounterPages.defineConstant(view, counter);
         if (c == null) {
             c = new Instance(view, counter);
         }
-        CLEANER.register(c, release);
+        CounterPages.CLEANER.register(c, release);
         return c;
-    }
-
-    /** The page through a read-only view: the page is mapped PROT_READ, a stray write must not reach it. */
-    static ByteBuffer checkedView(ByteBuffer page) {
-        Objects.requireNonNull(page, "page");
-        if (!page.isDirect()) {
-            throw new IllegalArgumentException("page: not a direct buffer");
-        }
-        if (page.capacity() < Long.BYTES) {
-            throw new IllegalArgumentException("page: " + page.capacity() + " bytes, the counter needs 8");
-        }
-        if ((DirectAddress.of(page) & (Long.BYTES - 1)) != 0) {
-            throw new IllegalArgumentException(String.format("page: address 0x%x is not 8-byte aligned",
-                    DirectAddress.of(page)));
-        }
-        return page.asReadOnlyBuffer().order(ByteOrder.nativeOrder());
     }
 
     /** The counter's 8 bytes, read-only, in a session that never closes (it holds the page buffer). */
     private static MemorySegment counterSegment(ByteBuffer view) {
         return MemorySegment.ofBuffer(view.duplicate().clear()).asSlice(0, Long.BYTES);
-    }
-
-    /** @return a counter of a hidden class of its own with the segment as a constant, or null */
-    private static CounterPage defineConstant(ByteBuffer view, MemorySegment counter) {
-        if (TEMPLATE_BYTES == null) {
-            return null;
-        }
-        try {
-            MethodHandles.Lookup lookup = MethodHandles.lookup()
-                    .defineHiddenClassWithClassData(TEMPLATE_BYTES, counter, true);
-            MethodHandle ctor = lookup.findConstructor(lookup.lookupClass(),
-                    MethodType.methodType(void.class, ByteBuffer.class));
-            CounterPage c = (CounterPage) ctor.invoke(view);
-            // Links what the first fast-path call would (a template of the
-            // wrong release, say, fails here and not in a caller's loop).
-            c.getAcquire();
-            return c;
-        } catch (VirtualMachineError e) {
-            throw e;
-        } catch (Throwable e) {
-            // Fail open: the instance-field segment reads the same counter.
-            return null;
-        }
     }
 
     /**
@@ -213,11 +134,11 @@ public abstract class CounterPage {
 
     /** For tests: a counter of each kind this release has, over {@code page}, without a cleaner. */
     static CounterPage[] allKinds(ByteBuffer page) {
-        ByteBuffer view = checkedView(page);
+        ByteBuffer view = CounterPages.checkedView(page);
         MemorySegment counter = counterSegment(view);
-        CounterPage constant = defineConstant(view, counter);
+        CounterPage constant = CounterPages.defineConstant(view, counter);
         if (constant == null) {
-            throw new IllegalStateException("the constant-segment counter cannot be defined: " + TEMPLATE_FAILURE);
+            throw CounterPages.notDefinable("constant-segment");
         }
         return new CounterPage[] {constant, new Instance(view, counter)};
     }
