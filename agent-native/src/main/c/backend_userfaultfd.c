@@ -879,6 +879,31 @@ static int self_test(struct uffd_core *b, char *why, size_t len)
 	return ret;
 }
 
+/*
+ * Latency tracing, compiled in only for measurements (-DUFFD_LATENCY_TRACE,
+ * benchmarks/tools/uffd_path.c and the traced libummu.so of
+ * benchmarks/tools/analysis.md): the reader's time stamps (CLOCK_MONOTONIC)
+ * of the last event it handled, in uffd_latency_trace[] and in words 1-4 of
+ * every notifier's counter page (where a JVM can read them).
+ */
+#ifdef UFFD_LATENCY_TRACE
+int64_t uffd_latency_trace[4];	/* woken, read(2) returned, signalled, done */
+
+static void trace_mark(struct uffd_core *c, int i)
+{
+	struct ummu_backend *n;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uffd_latency_trace[i] = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	for (n = __atomic_load_n(&c->notifiers, __ATOMIC_SEQ_CST); n;
+	     n = __atomic_load_n(&n->next, __ATOMIC_SEQ_CST))
+		n->counter[1 + i] = uffd_latency_trace[i];
+}
+#else
+#define trace_mark(c, i) ((void)0)
+#endif
+
 /* ---- the event queue (under lock) ---- */
 
 static bool pending(const struct ummu_backend *b)
@@ -895,6 +920,7 @@ static void signal_pollfd(struct ummu_backend *b)
 	/* An eventfd write cannot block here: the count stays at most 1. */
 	if (write(b->evfd, &one, sizeof(one)) == sizeof(one))
 		b->signalled = true;
+	trace_mark(b->core, 2);
 }
 
 static void unsignal_pollfd(struct ummu_backend *b)
@@ -1132,6 +1158,7 @@ static void *reader_main(void *arg)
 	for (;;) {
 		if (poll(p, 2, -1) < 0)
 			continue;	/* EINTR; nothing else can fail here */
+		trace_mark(b, 0);
 		if (p[1].revents)
 			break;
 		if (!(p[0].revents & POLLIN)) {
@@ -1156,6 +1183,7 @@ static void *reader_main(void *arg)
 			__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
 			bump_counters(b);
 			n = read(b->uffd, &b->msg, sizeof(b->msg));
+			trace_mark(b, 1);
 			gate_pass(b, 2);
 			pthread_mutex_lock(&b->lock);
 			b->batches++;
@@ -1166,6 +1194,7 @@ static void *reader_main(void *arg)
 			if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
 				syscall(SYS_futex, &b->seq, FUTEX_WAKE_PRIVATE,
 					INT_MAX, NULL, NULL, 0);
+			trace_mark(b, 3);
 		} while (n == (ssize_t)sizeof(b->msg) && poll(p, 1, 0) == 1 &&
 			 (p[0].revents & POLLIN));
 	}
