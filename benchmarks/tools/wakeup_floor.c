@@ -18,7 +18,12 @@
  * between, ~100-300 us), so R and D are asleep, their CPUs possibly idle,
  * as they are when a real unmap comes.
  *
- *   wakeup_floor [eventfd|futex] [SAMPLES] [GAP_US]
+ *   wakeup_floor [eventfd|futex|parallel] [SAMPLES] [GAP_US]
+ *
+ * parallel (eventfds): D also polls U's eventfd, so U's post wakes R and D
+ * together (as a dispatcher that polled the userfaultfd beside the reader
+ * would be); D then still waits for R's relay. "D woken by U" is when it
+ * woke, "two wake-ups" when it had R's relay.
  *
  * CLOCK_MONOTONIC is the clock System.nanoTime() reads on Linux, so the
  * figures compare with UnmapLatency's.
@@ -30,6 +35,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,10 +46,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static int use_futex;
+static int use_futex, parallel;
 static int go_fd, ack_fd, relay_fd;
 static uint32_t go_w, ack_w, relay_w;	/* futex words: sample numbers */
-static volatile int64_t t1, t2;
+static volatile int64_t t1, t2, t2w;
 static int samples, warmup = 200;
 
 static int64_t now_ns(void)
@@ -102,6 +108,21 @@ static void *dispatcher(void *arg)
 
 	(void)arg;
 	for (i = 1; i <= (uint32_t)(samples + warmup); i++) {
+		if (parallel) {
+			struct pollfd p[2] = {
+				{ .fd = go_fd, .events = POLLIN },
+				{ .fd = relay_fd, .events = POLLIN },
+			};
+
+			/*
+			 * Woken by U's post together with R, not by R; if R
+			 * took the count before this thread looked, poll()
+			 * sleeps on until R's relay (one wake-up after another).
+			 */
+			while (poll(p, 2, -1) < 1)
+				;
+			t2w = now_ns();
+		}
 		take(relay_fd, &relay_w, i);
 		t2 = now_ns();	/* U polls it, untimed, before the next sample */
 	}
@@ -128,12 +149,13 @@ int main(int argc, char **argv)
 {
 	struct timespec gap = { 0, 200 * 1000 };
 	pthread_t r, d;
-	int64_t *one, *two, *back;
+	int64_t *one, *two, *back, *woke;
 	int i;
 
 	use_futex = argc > 1 && !strcmp(argv[1], "futex");
-	if (argc > 1 && !use_futex && strcmp(argv[1], "eventfd")) {
-		fprintf(stderr, "usage: wakeup_floor [eventfd|futex] [SAMPLES] [GAP_US]\n");
+	parallel = argc > 1 && !strcmp(argv[1], "parallel");
+	if (argc > 1 && !use_futex && !parallel && strcmp(argv[1], "eventfd")) {
+		fprintf(stderr, "usage: wakeup_floor [eventfd|futex|parallel] [SAMPLES] [GAP_US]\n");
 		return 2;
 	}
 	samples = argc > 2 ? atoi(argv[2]) : 10000;
@@ -149,6 +171,7 @@ int main(int argc, char **argv)
 	one = calloc(samples, sizeof(*one));
 	two = calloc(samples, sizeof(*two));
 	back = calloc(samples, sizeof(*back));
+	woke = calloc(samples, sizeof(*woke));
 	if (go_fd < 0 || ack_fd < 0 || relay_fd < 0 || !one || !two || !back) {
 		perror("wakeup_floor: setup");
 		return 1;
@@ -173,14 +196,18 @@ int main(int argc, char **argv)
 			one[i] = t1 - t0;
 			two[i] = t2 - t0;
 			back[i] = tu - t0;
+			woke[i] = t2w - t0;
 		}
 	}
 	pthread_join(r, NULL);
 	pthread_join(d, NULL);
 	printf("wakeup_floor %s, %d samples, %ld us apart, 2 helper threads:\n",
-	       use_futex ? "futex" : "eventfd", samples, gap.tv_nsec / 1000);
+	       use_futex ? "futex" : parallel ? "parallel" : "eventfd",
+	       samples, gap.tv_nsec / 1000);
 	show("one wake-up (U -> R)", one, samples);
 	show("two wake-ups (U -> R -> D)", two, samples);
 	show("there and back (U -> R -> U)", back, samples);
+	if (parallel)
+		show("D woken by U (beside R)", woke, samples);
 	return 0;
 }
