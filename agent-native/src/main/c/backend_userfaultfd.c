@@ -232,7 +232,8 @@ struct ummu_backend {
 	struct uffd_node *cookies;	/* its watches, by cookie */
 	struct uffd_watch *qhead, *qtail;
 	bool need_last;		/* an INVAL was read since the last LAST */
-	bool signalled;		/* evfd holds a count */
+	bool signalled;		/* evfd holds a count, or will (kick) */
+	bool kick;		/* reader: write evfd once the lock is dropped */
 };
 
 struct uffd_watch {
@@ -911,23 +912,36 @@ static bool pending(const struct ummu_backend *b)
 	return b->qhead || b->need_last;
 }
 
+/*
+ * The reader, under lock, as a record is queued: the pollfd is written by
+ * flush_signals() once the lock is dropped, so that the waiter it wakes
+ * (the dispatcher, already on its way to ops->read) finds neither the lock
+ * held nor, but for the few instructions up to the batch's closing seq
+ * increment, the batch in flight: each would cost it one more wake-up.
+ */
 static void signal_pollfd(struct ummu_backend *b)
 {
-	uint64_t one = 1;
-
 	if (b->signalled || !pending(b))
 		return;
-	/* An eventfd write cannot block here: the count stays at most 1. */
-	if (write(b->evfd, &one, sizeof(one)) == sizeof(one))
-		b->signalled = true;
-	trace_mark(b->core, 2);
+	b->signalled = true;
+	b->kick = true;
 }
 
+/*
+ * Clears the pollfd once nothing is pending. Not while a reader's batch is
+ * in flight: it may have set `signalled` for a record this caller already
+ * drained and not yet written the eventfd (flush_signals()); an EAGAIN
+ * here would be taken for "cleared" and leave behind a count that no one
+ * clears, and the waiter would spin on it. Left signalled, the pollfd wakes
+ * the waiter once more for nothing, and that read clears it.
+ */
 static void unsignal_pollfd(struct ummu_backend *b)
 {
 	uint64_t v;
 
 	if (!b->signalled || pending(b))
+		return;
+	if (__atomic_load_n(&b->core->seq, __ATOMIC_SEQ_CST) & 1)
 		return;
 	if (read(b->evfd, &v, sizeof(v)) == sizeof(v) || errno == EAGAIN)
 		b->signalled = false;
@@ -999,7 +1013,7 @@ static void hit_watch(struct uffd_node *n, void *arg)
 		w->hint_end = h->e < w->end ? h->e : w->end;
 		enqueue(w->owner, w);
 		/* The records are queued; the reader published the counters. */
-		signal_pollfd(w->owner);
+		signal_pollfd(w->owner);	/* written after unlock */
 	} else {
 		w->flags = (w->flags & ~UMMUNOTIFY_EVENT_FLAG_HINT) | h->cause;
 		w->hint_start = w->start;
@@ -1136,6 +1150,28 @@ static void bump_counters(struct uffd_core *b)
 		__atomic_store_n(n->counter, *n->counter + 1, __ATOMIC_RELEASE);
 }
 
+/*
+ * After the batch's lock is dropped and before its closing seq increment
+ * (a notifier being closed is freed only after that, see bump_counters()):
+ * the eventfd writes signal_pollfd() decided. An eventfd write cannot
+ * block or fail here: the count stays small.
+ */
+static void flush_signals(struct uffd_core *b)
+{
+	struct ummu_backend *n;
+	uint64_t one = 1;
+
+	for (n = __atomic_load_n(&b->notifiers, __ATOMIC_SEQ_CST); n;
+	     n = __atomic_load_n(&n->next, __ATOMIC_SEQ_CST)) {
+		if (!n->kick)
+			continue;
+		n->kick = false;
+		if (write(n->evfd, &one, sizeof(one)) != sizeof(one))
+			continue;
+		trace_mark(b, 2);
+	}
+}
+
 /* Tests only (uffd_backend_gate): hold here while the gate is closed here. */
 static void gate_pass(struct uffd_core *b, int where)
 {
@@ -1175,28 +1211,29 @@ static void *reader_main(void *arg)
 		 * lets that thread go inside read(2), so once its munmap() has
 		 * returned it sees the bump. (A read of several events could
 		 * take one queued after the bump.) The sequence is odd from
-		 * before the bump until the record is queued. See the ordering
-		 * note at the top.
+		 * before the bump until the record is queued and its pollfd
+		 * written. See the ordering note at the top. The next event,
+		 * if any, is found by the poll() above, which returns at once:
+		 * no syscall between this event's signal and the next read
+		 * that a separate check for more would add.
 		 */
-		do {
-			gate_pass(b, 1);
-			__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
-			bump_counters(b);
-			n = read(b->uffd, &b->msg, sizeof(b->msg));
-			trace_mark(b, 1);
-			gate_pass(b, 2);
-			pthread_mutex_lock(&b->lock);
-			b->batches++;
-			if (n != (ssize_t)sizeof(b->msg) || !handle_msg(b, &b->msg))
-				b->idle_batches++;
-			pthread_mutex_unlock(&b->lock);
-			__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
-			if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
-				syscall(SYS_futex, &b->seq, FUTEX_WAKE_PRIVATE,
-					INT_MAX, NULL, NULL, 0);
-			trace_mark(b, 3);
-		} while (n == (ssize_t)sizeof(b->msg) && poll(p, 1, 0) == 1 &&
-			 (p[0].revents & POLLIN));
+		gate_pass(b, 1);
+		__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
+		bump_counters(b);
+		n = read(b->uffd, &b->msg, sizeof(b->msg));
+		trace_mark(b, 1);
+		gate_pass(b, 2);
+		pthread_mutex_lock(&b->lock);
+		b->batches++;
+		if (n != (ssize_t)sizeof(b->msg) || !handle_msg(b, &b->msg))
+			b->idle_batches++;
+		pthread_mutex_unlock(&b->lock);
+		flush_signals(b);
+		__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
+			syscall(SYS_futex, &b->seq, FUTEX_WAKE_PRIVATE,
+				INT_MAX, NULL, NULL, 0);
+		trace_mark(b, 3);
 	}
 	return NULL;
 }
