@@ -47,7 +47,7 @@
 #include <unistd.h>
 
 static int use_futex, parallel;
-static int go_fd, ack_fd, relay_fd;
+static int go_fd, ack_fd, relay_fd, done_fd;
 static uint32_t go_w, ack_w, relay_w;	/* futex words: sample numbers */
 static volatile int64_t t1, t2, t2w;
 static int samples, warmup = 200;
@@ -64,7 +64,7 @@ static void post(int fd, uint32_t *w, uint32_t v)
 {
 	uint64_t one = 1;
 
-	if (use_futex) {
+	if (use_futex && w) {
 		__atomic_store_n(w, v, __ATOMIC_RELEASE);
 		syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	} else if (write(fd, &one, sizeof(one)) != sizeof(one)) {
@@ -78,7 +78,7 @@ static void take(int fd, uint32_t *w, uint32_t v)
 {
 	uint64_t x;
 
-	if (use_futex) {
+	if (use_futex && w) {
 		while (__atomic_load_n(w, __ATOMIC_ACQUIRE) != v)
 			syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, v - 1, NULL,
 				NULL, 0);
@@ -124,7 +124,8 @@ static void *dispatcher(void *arg)
 			t2w = now_ns();
 		}
 		take(relay_fd, &relay_w, i);
-		t2 = now_ns();	/* U polls it, untimed, before the next sample */
+		t2 = now_ns();
+		post(done_fd, NULL, 0);	/* U waits for it, untimed */
 	}
 	return NULL;
 }
@@ -168,11 +169,12 @@ int main(int argc, char **argv)
 	go_fd = eventfd(0, EFD_CLOEXEC);
 	ack_fd = eventfd(0, EFD_CLOEXEC);
 	relay_fd = eventfd(0, EFD_CLOEXEC);
+	done_fd = eventfd(0, EFD_CLOEXEC);
 	one = calloc(samples, sizeof(*one));
 	two = calloc(samples, sizeof(*two));
 	back = calloc(samples, sizeof(*back));
 	woke = calloc(samples, sizeof(*woke));
-	if (go_fd < 0 || ack_fd < 0 || relay_fd < 0 || !one || !two || !back) {
+	if (go_fd < 0 || ack_fd < 0 || relay_fd < 0 || done_fd < 0 || !one || !two || !back) {
 		perror("wakeup_floor: setup");
 		return 1;
 	}
@@ -189,9 +191,8 @@ int main(int argc, char **argv)
 		post(go_fd, &go_w, k);
 		take(ack_fd, &ack_w, k);
 		tu = now_ns();
-		/* Wait (untimed, sleeping) for D before the next sample. */
-		while (!t2)
-			nanosleep(&(struct timespec){ 0, 20 * 1000 }, NULL);
+		/* Wait (untimed, asleep: no timer wake-ups) for D. */
+		take(done_fd, NULL, 0);
 		if (i >= 0) {
 			one[i] = t1 - t0;
 			two[i] = t2 - t0;

@@ -233,7 +233,7 @@ struct ummu_backend {
 	struct uffd_watch *qhead, *qtail;
 	bool need_last;		/* an INVAL was read since the last LAST */
 	bool signalled;		/* evfd holds a count, or will (kick) */
-	bool kick;		/* reader: write evfd once the lock is dropped */
+	bool kick;		/* write evfd after the batch (atomic) */
 };
 
 struct uffd_watch {
@@ -271,7 +271,8 @@ struct uffd_core {
 	uint64_t features;
 	long page;
 	uint32_t seq;		/* odd while the reader reads and processes */
-	uint32_t seq_waiters;
+	uint32_t fseq;		/* odd while it writes pollfds after that */
+	uint32_t seq_waiters;	/* threads waiting for seq or fseq to move */
 	/*
 	 * Open notifiers, whose counters the reader bumps before each read.
 	 * Changed under core_mutex and lock; the reader walks it without a
@@ -914,26 +915,28 @@ static bool pending(const struct ummu_backend *b)
 
 /*
  * The reader, under lock, as a record is queued: the pollfd is written by
- * flush_signals() once the lock is dropped, so that the waiter it wakes
- * (the dispatcher, already on its way to ops->read) finds neither the lock
- * held nor, but for the few instructions up to the batch's closing seq
- * increment, the batch in flight: each would cost it one more wake-up.
+ * flush_signals() once the batch is over (lock dropped, seq even), so that
+ * the waiter it wakes (the dispatcher, on its way to ops->read) finds
+ * neither the lock held nor the batch in flight. Either would put it back
+ * to sleep until the reader let it go: one more wake-up, and on a virtual
+ * machine the waker's eventfd write alone can take microseconds to return
+ * (waking an idle vCPU), ample time for the waiter to get there first.
  */
 static void signal_pollfd(struct ummu_backend *b)
 {
 	if (b->signalled || !pending(b))
 		return;
 	b->signalled = true;
-	b->kick = true;
+	__atomic_store_n(&b->kick, true, __ATOMIC_SEQ_CST);
 }
 
 /*
- * Clears the pollfd once nothing is pending. Not while a reader's batch is
- * in flight: it may have set `signalled` for a record this caller already
- * drained and not yet written the eventfd (flush_signals()); an EAGAIN
- * here would be taken for "cleared" and leave behind a count that no one
- * clears, and the waiter would spin on it. Left signalled, the pollfd wakes
- * the waiter once more for nothing, and that read clears it.
+ * Clears the pollfd once nothing is pending. Not while the reader still
+ * has to write it (kick set, or flush_signals() between taking the kick and
+ * its write: fseq odd): an EAGAIN here would be taken for "cleared" and the
+ * write would then leave a count that no one clears, on which the waiter
+ * would spin. Left signalled, the pollfd wakes the waiter once more for
+ * nothing, and that read clears it.
  */
 static void unsignal_pollfd(struct ummu_backend *b)
 {
@@ -941,7 +944,8 @@ static void unsignal_pollfd(struct ummu_backend *b)
 
 	if (!b->signalled || pending(b))
 		return;
-	if (__atomic_load_n(&b->core->seq, __ATOMIC_SEQ_CST) & 1)
+	if (__atomic_load_n(&b->kick, __ATOMIC_SEQ_CST) ||
+	    (__atomic_load_n(&b->core->fseq, __ATOMIC_SEQ_CST) & 1))
 		return;
 	if (read(b->evfd, &v, sizeof(v)) == sizeof(v) || errno == EAGAIN)
 		b->signalled = false;
@@ -1151,10 +1155,11 @@ static void bump_counters(struct uffd_core *b)
 }
 
 /*
- * After the batch's lock is dropped and before its closing seq increment
- * (a notifier being closed is freed only after that, see bump_counters()):
- * the eventfd writes signal_pollfd() decided. An eventfd write cannot
- * block or fail here: the count stays small.
+ * After the batch: the eventfd writes signal_pollfd() decided, with fseq
+ * odd. A notifier being closed is unlinked, then its close waits for seq
+ * and then for fseq (wait_reader_flush()), so it is not freed under this
+ * walk; the walk loads every link SEQ_CST for the reason bump_counters()
+ * gives. An eventfd write cannot block or fail here: the count stays small.
  */
 static void flush_signals(struct uffd_core *b)
 {
@@ -1163,9 +1168,8 @@ static void flush_signals(struct uffd_core *b)
 
 	for (n = __atomic_load_n(&b->notifiers, __ATOMIC_SEQ_CST); n;
 	     n = __atomic_load_n(&n->next, __ATOMIC_SEQ_CST)) {
-		if (!n->kick)
+		if (!__atomic_exchange_n(&n->kick, false, __ATOMIC_SEQ_CST))
 			continue;
-		n->kick = false;
 		if (write(n->evfd, &one, sizeof(one)) != sizeof(one))
 			continue;
 		trace_mark(b, 2);
@@ -1228,10 +1232,16 @@ static void *reader_main(void *arg)
 		if (n != (ssize_t)sizeof(b->msg) || !handle_msg(b, &b->msg))
 			b->idle_batches++;
 		pthread_mutex_unlock(&b->lock);
-		flush_signals(b);
+		/* fseq odd before seq even: see wait_reader_flush(). */
+		__atomic_add_fetch(&b->fseq, 1, __ATOMIC_SEQ_CST);
 		__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
 			syscall(SYS_futex, &b->seq, FUTEX_WAKE_PRIVATE,
+				INT_MAX, NULL, NULL, 0);
+		flush_signals(b);
+		__atomic_add_fetch(&b->fseq, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
+			syscall(SYS_futex, &b->fseq, FUTEX_WAKE_PRIVATE,
 				INT_MAX, NULL, NULL, 0);
 		trace_mark(b, 3);
 	}
@@ -1244,16 +1254,31 @@ static void *reader_main(void *arg)
  * value means that event is done; waiting for an even value instead could
  * starve under a stream of events.
  */
-static void wait_reader_batch(struct uffd_core *b)
+static void wait_odd(struct uffd_core *b, uint32_t *word)
 {
-	uint32_t s = __atomic_load_n(&b->seq, __ATOMIC_ACQUIRE);
+	uint32_t s = __atomic_load_n(word, __ATOMIC_ACQUIRE);
 
 	if (!(s & 1))
 		return;
 	__atomic_add_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(&b->seq, __ATOMIC_SEQ_CST) == s)
-		syscall(SYS_futex, &b->seq, FUTEX_WAIT_PRIVATE, s, NULL, NULL, 0);
+	while (__atomic_load_n(word, __ATOMIC_SEQ_CST) == s)
+		syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, s, NULL, NULL, 0);
 	__atomic_sub_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
+}
+
+static void wait_reader_batch(struct uffd_core *b)
+{
+	wait_odd(b, &b->seq);
+}
+
+/*
+ * For close, after wait_reader_batch(): waits until the reader's pollfd
+ * writes in flight, if any, are done. The reader makes fseq odd before it
+ * makes seq even, so a close that saw its batch end sees the flush too.
+ */
+static void wait_reader_flush(struct uffd_core *b)
+{
+	wait_odd(b, &b->fseq);
 }
 
 /* ---- open / close ---- */
@@ -1563,6 +1588,7 @@ static void uffd_close(struct ummu_backend *n)
 	/* The reader may be bumping our counter right now: let it finish. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	wait_reader_batch(b);
+	wait_reader_flush(b);	/* or writing our pollfd */
 	if (--b->users == 0) {
 		if (the_core == b)
 			the_core = NULL;
