@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.concurrent.locks.LockSupport;
@@ -31,7 +32,17 @@ import java.util.concurrent.locks.LockSupport;
  * prints a summary. Exits 1 if a listener call does not come within 5 s or
  * anything fails. The munmap call's own duration is recorded too: with
  * userfaultfd the kernel holds the unmapping thread until the backend's
- * reader has read the event.
+ * reader has read the event. The summary also gives the process's CPU
+ * time per measured sample (all threads: mapping, watching, unmapping, the
+ * backend's reader, the dispatcher, JIT and GC; /proc's clock-tick
+ * resolution), so that a change that buys latency with CPU (a spinning
+ * waiter) shows its price.
+ *
+ * <p>What a user sees: the release of a watched buffer on an application
+ * thread, and the listener called on ummu's own thread afterwards. The
+ * measuring thread sleeps while it waits (it is woken by the listener, not
+ * polling), so it takes no CPU from the threads on the path; on a 2-core
+ * machine a busy-waiting measurer would itself be part of the figure.
  */
 public final class UnmapLatency {
     private static final long PAGE = 4096;
@@ -70,6 +81,7 @@ public final class UnmapLatency {
         Path file = Files.createTempFile(dir, "ummu-latency", ".bin");
         long[] latency = new long[samples];
         long[] unmapCall = new long[samples];
+        Duration cpu0 = null;
         try (MemoryNotifier n = Open.notifier(backend);
              FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
             ch.write(java.nio.ByteBuffer.allocate((int) PAGE));
@@ -77,6 +89,9 @@ public final class UnmapLatency {
             probe.waiter = Thread.currentThread();
             n.addListener(probe);
             for (int i = -warmup; i < samples; i++) {
+                if (i == 0) {
+                    cpu0 = processCpu();
+                }
                 MappedByteBuffer m = ch.map(FileChannel.MapMode.READ_WRITE, 0, PAGE);
                 m.put(0, (byte) i);
                 Watch w = n.watch(m);
@@ -99,6 +114,7 @@ public final class UnmapLatency {
                 }
                 w.close();
             }
+            Duration cpu1 = processCpu();
             try (PrintWriter pw = new PrintWriter(Files.newBufferedWriter(out))) {
                 pw.println("# backend " + n.backend() + ", " + samples + " samples after " + warmup
                         + " warm-up; columns: listener latency ns, munmap call ns");
@@ -110,13 +126,21 @@ public final class UnmapLatency {
             Arrays.sort(sorted);
             long[] calls = unmapCall.clone();
             Arrays.sort(calls);
+            String cpu = cpu0 == null || cpu1 == null ? "n/a"
+                    : String.format(Locale.ROOT, "%.1f us", cpu1.minus(cpu0).toNanos() / 1e3 / samples);
             System.out.printf(Locale.ROOT, "unmap->listener latency, %s, %d samples: p50 %.1f us, p99 %.1f us,"
-                    + " p99.9 %.1f us, max %.1f us; munmap call p50 %.1f us%n", n.backend(), samples,
+                    + " p99.9 %.1f us, max %.1f us; munmap call p50 %.1f us, p99 %.1f us;"
+                    + " process CPU per sample %s%n", n.backend(), samples,
                     pct(sorted, 50) / 1e3, pct(sorted, 99) / 1e3, pct(sorted, 99.9) / 1e3,
-                    sorted[samples - 1] / 1e3, pct(calls, 50) / 1e3);
+                    sorted[samples - 1] / 1e3, pct(calls, 50) / 1e3, pct(calls, 99) / 1e3, cpu);
         } finally {
             Files.deleteIfExists(file);
         }
+    }
+
+    /** All threads' CPU time so far, or null where the platform does not tell. */
+    private static Duration processCpu() {
+        return ProcessHandle.current().info().totalCpuDuration().orElse(null);
     }
 
     /** Nearest-rank percentile of sorted samples. */
