@@ -232,8 +232,7 @@ struct ummu_backend {
 	struct uffd_node *cookies;	/* its watches, by cookie */
 	struct uffd_watch *qhead, *qtail;
 	bool need_last;		/* an INVAL was read since the last LAST */
-	bool signalled;		/* evfd holds a count, or will (kick) */
-	bool kick;		/* write evfd after the batch (atomic) */
+	bool signalled;		/* evfd holds a count */
 };
 
 struct uffd_watch {
@@ -271,8 +270,7 @@ struct uffd_core {
 	uint64_t features;
 	long page;
 	uint32_t seq;		/* odd while the reader reads and processes */
-	uint32_t fseq;		/* odd while it writes pollfds after that */
-	uint32_t seq_waiters;	/* threads waiting for seq or fseq to move */
+	uint32_t seq_waiters;
 	/*
 	 * Open notifiers, whose counters the reader bumps before each read.
 	 * Changed under core_mutex and lock; the reader walks it without a
@@ -913,39 +911,23 @@ static bool pending(const struct ummu_backend *b)
 	return b->qhead || b->need_last;
 }
 
-/*
- * The reader, under lock, as a record is queued: the pollfd is written by
- * flush_signals() once the batch is over (lock dropped, seq even), so that
- * the waiter it wakes (the dispatcher, on its way to ops->read) finds
- * neither the lock held nor the batch in flight. Either would put it back
- * to sleep until the reader let it go: one more wake-up, and on a virtual
- * machine the waker's eventfd write alone can take microseconds to return
- * (waking an idle vCPU), ample time for the waiter to get there first.
- */
 static void signal_pollfd(struct ummu_backend *b)
 {
+	uint64_t one = 1;
+
 	if (b->signalled || !pending(b))
 		return;
-	b->signalled = true;
-	__atomic_store_n(&b->kick, true, __ATOMIC_SEQ_CST);
+	/* An eventfd write cannot block here: the count stays at most 1. */
+	if (write(b->evfd, &one, sizeof(one)) == sizeof(one))
+		b->signalled = true;
+	trace_mark(b->core, 2);
 }
 
-/*
- * Clears the pollfd once nothing is pending. Not while the reader still
- * has to write it (kick set, or flush_signals() between taking the kick and
- * its write: fseq odd): an EAGAIN here would be taken for "cleared" and the
- * write would then leave a count that no one clears, on which the waiter
- * would spin. Left signalled, the pollfd wakes the waiter once more for
- * nothing, and that read clears it.
- */
 static void unsignal_pollfd(struct ummu_backend *b)
 {
 	uint64_t v;
 
 	if (!b->signalled || pending(b))
-		return;
-	if (__atomic_load_n(&b->kick, __ATOMIC_SEQ_CST) ||
-	    (__atomic_load_n(&b->core->fseq, __ATOMIC_SEQ_CST) & 1))
 		return;
 	if (read(b->evfd, &v, sizeof(v)) == sizeof(v) || errno == EAGAIN)
 		b->signalled = false;
@@ -1017,7 +999,7 @@ static void hit_watch(struct uffd_node *n, void *arg)
 		w->hint_end = h->e < w->end ? h->e : w->end;
 		enqueue(w->owner, w);
 		/* The records are queued; the reader published the counters. */
-		signal_pollfd(w->owner);	/* written after unlock */
+		signal_pollfd(w->owner);
 	} else {
 		w->flags = (w->flags & ~UMMUNOTIFY_EVENT_FLAG_HINT) | h->cause;
 		w->hint_start = w->start;
@@ -1154,28 +1136,6 @@ static void bump_counters(struct uffd_core *b)
 		__atomic_store_n(n->counter, *n->counter + 1, __ATOMIC_RELEASE);
 }
 
-/*
- * After the batch: the eventfd writes signal_pollfd() decided, with fseq
- * odd. A notifier being closed is unlinked, then its close waits for seq
- * and then for fseq (wait_reader_flush()), so it is not freed under this
- * walk; the walk loads every link SEQ_CST for the reason bump_counters()
- * gives. An eventfd write cannot block or fail here: the count stays small.
- */
-static void flush_signals(struct uffd_core *b)
-{
-	struct ummu_backend *n;
-	uint64_t one = 1;
-
-	for (n = __atomic_load_n(&b->notifiers, __ATOMIC_SEQ_CST); n;
-	     n = __atomic_load_n(&n->next, __ATOMIC_SEQ_CST)) {
-		if (!__atomic_exchange_n(&n->kick, false, __ATOMIC_SEQ_CST))
-			continue;
-		if (write(n->evfd, &one, sizeof(one)) != sizeof(one))
-			continue;
-		trace_mark(b, 2);
-	}
-}
-
 /* Tests only (uffd_backend_gate): hold here while the gate is closed here. */
 static void gate_pass(struct uffd_core *b, int where)
 {
@@ -1215,35 +1175,28 @@ static void *reader_main(void *arg)
 		 * lets that thread go inside read(2), so once its munmap() has
 		 * returned it sees the bump. (A read of several events could
 		 * take one queued after the bump.) The sequence is odd from
-		 * before the bump until the record is queued and its pollfd
-		 * written. See the ordering note at the top. The next event,
-		 * if any, is found by the poll() above, which returns at once:
-		 * no syscall between this event's signal and the next read
-		 * that a separate check for more would add.
+		 * before the bump until the record is queued. See the ordering
+		 * note at the top.
 		 */
-		gate_pass(b, 1);
-		__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
-		bump_counters(b);
-		n = read(b->uffd, &b->msg, sizeof(b->msg));
-		trace_mark(b, 1);
-		gate_pass(b, 2);
-		pthread_mutex_lock(&b->lock);
-		b->batches++;
-		if (n != (ssize_t)sizeof(b->msg) || !handle_msg(b, &b->msg))
-			b->idle_batches++;
-		pthread_mutex_unlock(&b->lock);
-		/* fseq odd before seq even: see wait_reader_flush(). */
-		__atomic_add_fetch(&b->fseq, 1, __ATOMIC_SEQ_CST);
-		__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
-			syscall(SYS_futex, &b->seq, FUTEX_WAKE_PRIVATE,
-				INT_MAX, NULL, NULL, 0);
-		flush_signals(b);
-		__atomic_add_fetch(&b->fseq, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
-			syscall(SYS_futex, &b->fseq, FUTEX_WAKE_PRIVATE,
-				INT_MAX, NULL, NULL, 0);
-		trace_mark(b, 3);
+		do {
+			gate_pass(b, 1);
+			__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
+			bump_counters(b);
+			n = read(b->uffd, &b->msg, sizeof(b->msg));
+			trace_mark(b, 1);
+			gate_pass(b, 2);
+			pthread_mutex_lock(&b->lock);
+			b->batches++;
+			if (n != (ssize_t)sizeof(b->msg) || !handle_msg(b, &b->msg))
+				b->idle_batches++;
+			pthread_mutex_unlock(&b->lock);
+			__atomic_add_fetch(&b->seq, 1, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&b->seq_waiters, __ATOMIC_SEQ_CST))
+				syscall(SYS_futex, &b->seq, FUTEX_WAKE_PRIVATE,
+					INT_MAX, NULL, NULL, 0);
+			trace_mark(b, 3);
+		} while (n == (ssize_t)sizeof(b->msg) && poll(p, 1, 0) == 1 &&
+			 (p[0].revents & POLLIN));
 	}
 	return NULL;
 }
@@ -1254,31 +1207,16 @@ static void *reader_main(void *arg)
  * value means that event is done; waiting for an even value instead could
  * starve under a stream of events.
  */
-static void wait_odd(struct uffd_core *b, uint32_t *word)
+static void wait_reader_batch(struct uffd_core *b)
 {
-	uint32_t s = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+	uint32_t s = __atomic_load_n(&b->seq, __ATOMIC_ACQUIRE);
 
 	if (!(s & 1))
 		return;
 	__atomic_add_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(word, __ATOMIC_SEQ_CST) == s)
-		syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, s, NULL, NULL, 0);
+	while (__atomic_load_n(&b->seq, __ATOMIC_SEQ_CST) == s)
+		syscall(SYS_futex, &b->seq, FUTEX_WAIT_PRIVATE, s, NULL, NULL, 0);
 	__atomic_sub_fetch(&b->seq_waiters, 1, __ATOMIC_SEQ_CST);
-}
-
-static void wait_reader_batch(struct uffd_core *b)
-{
-	wait_odd(b, &b->seq);
-}
-
-/*
- * For close, after wait_reader_batch(): waits until the reader's pollfd
- * writes in flight, if any, are done. The reader makes fseq odd before it
- * makes seq even, so a close that saw its batch end sees the flush too.
- */
-static void wait_reader_flush(struct uffd_core *b)
-{
-	wait_odd(b, &b->fseq);
 }
 
 /* ---- open / close ---- */
@@ -1588,7 +1526,6 @@ static void uffd_close(struct ummu_backend *n)
 	/* The reader may be bumping our counter right now: let it finish. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	wait_reader_batch(b);
-	wait_reader_flush(b);	/* or writing our pollfd */
 	if (--b->users == 0) {
 		if (the_core == b)
 			the_core = NULL;
