@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import os
+import re
 import statistics
 import sys
 
@@ -101,6 +102,20 @@ def latency(name):
     return lat, call
 
 
+def wakeup_floor(name):
+    """wakeup_floor's summary lines: {chain: (p50, p99, p99.9) in ns}, {} if it did not run."""
+    out = {}
+    if not os.path.exists(path(name)):
+        return out
+    with open(path(name)) as f:
+        for line in f:
+            m = re.match(r"(.+?)\s+p50\s+([\d.]+) us\s+p90\s+[\d.]+ us\s+p99\s+([\d.]+) us"
+                         r"\s+p99\.9\s+([\d.]+) us", line)
+            if m:
+                out[m.group(1).strip()] = tuple(float(m.group(i)) * 1e3 for i in (2, 3, 4))
+    return out
+
+
 def pct(sorted_values, p):
     rank = math.ceil(p / 100 * len(sorted_values))
     return sorted_values[max(0, min(len(sorted_values) - 1, rank - 1))]
@@ -165,6 +180,7 @@ def main():
         if SMOKE and not os.path.exists(path(f)):
             continue
         lats[(where, b)] = latency(f)
+    floor = wakeup_floor("host-wakeup-floor.txt")
     with open(path("startup.json")) as f:
         startup = json.load(f)
     stages = []
@@ -482,6 +498,15 @@ def main():
     md.append(table(["backend", "where", "samples", "p50", "p99", "p99.9", "max", "munmap call p50",
                      "munmap call p99"], lrows))
     md.append("")
+    if floor:
+        md.append("This machine's floor, measured right after the host figures (`benchmarks/tools/wakeup_floor "
+                  "eventfd`): the same thread wake-ups with plain threads and no ummu code. \"Two wake-ups\" is "
+                  "the listener's path (unmapping thread → reader → dispatcher), \"there and back\" the munmap "
+                  "call's (unmapping thread → reader → unmapping thread). A p99 target below the floor's cannot "
+                  "be met on this machine by any code on the path; see the analysis.\n")
+        md.append(table(["chain (no ummu)", "p50", "p99", "p99.9"],
+                        [[k, fmt_ns(v[0]), fmt_ns(v[1]), fmt_ns(v[2])] for k, v in floor.items()]))
+        md.append("")
     md.append(img("latency-cdf.png", "latency distribution"))
 
     # Kernel.
