@@ -251,6 +251,11 @@ struct uffd_watch {
 struct uffd_region {
 	struct uffd_node node;	/* key = start, end = end */
 	struct uffd_region *next;	/* retired list / local lists */
+	/*
+	 * Under lock: registered, but the layout it was registered against
+	 * is not yet checked (uffd_watch()); covers nothing for first_gap().
+	 */
+	bool tentative;
 };
 
 /*
@@ -636,27 +641,27 @@ static int vma_at(struct uffd_core *b, uint64_t addr, uint64_t *vs,
  * our memory was; per VMA, only that piece fails. Unregistering a VMA that
  * is not registered is a no-op.
  *
- * Part of a VMA is left alone while a watch overlaps the VMA: [s, e) is what
- * we once registered, and a VMA there now may be a newer one that a watch
- * elsewhere in it relies on (the registered remains of a retired region).
- * Unregistering part of it would split it: one VMA more, and an mremap() of
- * the whole range by the application would fail with EFAULT (a move may not
- * span two VMAs). Returns false when it left such a piece; the caller keeps
- * the range in limbo until no watch overlaps the VMA.
+ * Never part of a VMA: that would split it, one VMA more, and an mremap()
+ * of the whole VMA by the application would fail with EFAULT (a move may
+ * not span two VMAs). [s, e) is what we once registered; a VMA reaching
+ * beyond it now is a newer one, or one the kernel merged with a registered
+ * neighbour. While a watch or a live region overlaps such a VMA it is left
+ * alone (a watch elsewhere in it relies on the registered remains of a
+ * retired region) and false is returned: the caller keeps the range in
+ * limbo until nothing overlaps the VMA. Otherwise nobody relies on any of
+ * it and the whole VMA is unregistered.
  */
 static bool unregister_range(struct uffd_core *b, uint64_t s, uint64_t e)
 {
 	struct uffdio_range range;
-	uint64_t cur = s, vs, ve, pe;
+	uint64_t cur = s, vs, ve;
 	bool done = true, busy;
 
 	while (cur < e && vma_find(b, cur, true, &vs, &ve) == 0 && vs < e) {
-		range.start = vs > cur ? vs : cur;
-		pe = ve < e ? ve : e;
-		range.len = pe - range.start;
-		if (vs < range.start || ve > pe) {
+		if (vs < cur || ve > e) {
 			pthread_mutex_lock(&b->lock);
-			busy = uffd_tree_any_overlap(b->watches, vs, ve);
+			busy = uffd_tree_any_overlap(b->watches, vs, ve) ||
+			       uffd_tree_any_overlap(b->regions, vs, ve);
 			pthread_mutex_unlock(&b->lock);
 			if (busy) {
 				done = false;
@@ -664,10 +669,74 @@ static bool unregister_range(struct uffd_core *b, uint64_t s, uint64_t e)
 				continue;
 			}
 		}
+		range.start = vs;
+		range.len = ve - vs;
 		ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
 		cur = ve;
 	}
 	return done;
+}
+
+/*
+ * One side of a looked-up range: the VMA containing addr, or none. Taken
+ * before UFFDIO_REGISTER and again after it, to tell whether the layout at
+ * the range's edges changed meanwhile (uffd_watch()).
+ */
+struct vma_edge {
+	int err;		/* 0: [s, e) is the VMA; -ENOENT: none */
+	uint64_t s, e;
+};
+
+static void vma_edge(struct uffd_core *b, uint64_t addr, bool below,
+		     struct vma_edge *v)
+{
+	v->s = v->e = 0;
+	if (below && !addr)
+		v->err = -ENOENT;
+	else
+		v->err = vma_at(b, below ? addr - 1 : addr, &v->s, &v->e);
+}
+
+static bool vma_edge_same(const struct vma_edge *x, const struct vma_edge *y)
+{
+	/* A lookup that failed otherwise than ENOENT proves nothing. */
+	if (x->err != y->err || (x->err && x->err != -ENOENT))
+		return false;
+	return x->s == y->s && x->e == y->e;
+}
+
+/*
+ * Under reg_lock, lock not held: UFFDIO_REGISTER of [rs, re) met another
+ * layout than the lookup it was computed from (another thread unmapped and
+ * mapped meanwhile) and may have split a mapping that now crosses rs or re:
+ * the registration stops there, and a registered piece and an unregistered
+ * one cannot be one VMA. Unregisters every VMA inside [rs, re) that no watch
+ * overlaps, whole: the kernel merges each with compatible neighbours as it
+ * clears it (userfaultfd_clear_vma() -> vma_modify_flags_uffd()), which
+ * makes a split mapping whole again. The caller then looks up afresh. A VMA
+ * a watch overlaps stays (the registered remains of a retired region that
+ * it relies on); a VMA reaching beyond [rs, re) was registered before we
+ * came (we would have split it) and stays too.
+ */
+static void unregister_inside(struct uffd_core *b, uint64_t rs, uint64_t re)
+{
+	struct uffdio_range range;
+	uint64_t cur = rs, vs, ve;
+	bool busy;
+
+	while (cur < re && vma_find(b, cur, true, &vs, &ve) == 0 && vs < re) {
+		if (vs >= rs && ve <= re) {
+			pthread_mutex_lock(&b->lock);
+			busy = uffd_tree_any_overlap(b->watches, vs, ve);
+			pthread_mutex_unlock(&b->lock);
+			if (!busy) {
+				range.start = vs;
+				range.len = ve - vs;
+				ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
+			}
+		}
+		cur = ve;
+	}
 }
 
 /*
@@ -1544,7 +1613,10 @@ static void insert_watch(struct ummu_backend *n, struct uffd_watch *w)
  * Under lock: the first page-aligned sub-range of [ps, pe) that no live
  * region covers, with the live neighbours that bound it (lo = end of the
  * region before it or 0, hi = start of the region after it or UINT64_MAX).
- * Returns false when [ps, pe) is covered.
+ * Returns false when [ps, pe) is covered. A tentative region covers
+ * nothing: the fast path must not trust a registration that may yet be
+ * undone (the slow path waits for reg_lock, and under reg_lock no other
+ * thread's tentative region exists).
  */
 static bool first_gap(struct uffd_core *b, uint64_t ps, uint64_t pe,
 		      uint64_t *gs, uint64_t *lo, uint64_t *hi)
@@ -1555,6 +1627,11 @@ static bool first_gap(struct uffd_core *b, uint64_t ps, uint64_t pe,
 	*lo = 0;
 	while (at < pe) {
 		n = uffd_tree_floor(b->regions, at);
+		if (n && n->end > at && ((struct uffd_region *)n)->tentative) {
+			*gs = at;
+			*hi = n->key;
+			return true;
+		}
 		if (n && n->end > at) {
 			at = n->end;
 			*lo = n->end;
@@ -1785,6 +1862,7 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 	struct uffd_core *b = n->core;
 	uint64_t pmask = (uint64_t)b->page - 1;
 	uint64_t ps, pe, gs, lo, hi, vs, ve, vs2, ve2, rs, re;
+	struct vma_edge below0, above0, edge;
 	struct uffd_watch *w;
 	struct uffd_region *r, *unused = NULL;
 	struct uffdio_register reg;
@@ -1881,6 +1959,9 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		/* The whole VMA, without overlapping regions we hold. */
 		rs = vs > lo ? vs : lo;
 		re = ve < hi ? ve : hi;
+		/* What lies on either side, to check against afterwards. */
+		vma_edge(b, rs, true, &below0);
+		vma_edge(b, re, false, &above0);
 
 		r = calloc(1, sizeof(*r));
 		if (!r) {
@@ -1905,37 +1986,66 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		 * from now on finds the region and retires it. One sent
 		 * before (after the registration) was processed by the time
 		 * settle() returns; and a change before the registration sent
-		 * nothing but shows in the VMA. Either way the region is
-		 * dropped and the lookup repeated.
+		 * nothing but shows in the layout. Either way the region is
+		 * dropped and the lookup repeated. Tentative until checked:
+		 * no other watch may rely on it before.
 		 */
 		r->node.key = rs;
 		r->node.end = re;
+		r->tentative = true;
 		pthread_mutex_lock(&b->lock);
 		r->node.prio = next_prio(b);
 		b->regions = uffd_tree_insert(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
 		made_regions = true;	/* undone below if the watch fails */
 		busy = settle(b);
-		if (busy) {
-			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",
-			    start, end, busy);
-			ret = -EAGAIN;
-			break;
+		/*
+		 * The check: [rs, re) is one VMA, and on each side where that
+		 * VMA ends exactly at the edge, the layout is what the lookup
+		 * saw. The kernel splits a VMA that crosses rs or re when it
+		 * registers, so a mapping made across an edge after the
+		 * lookup (where the looked-up VMA, or a neighbour merged into
+		 * it, was unmapped meanwhile, with no event: it was not
+		 * registered) is now cut there, and its owner's mremap() of
+		 * it would fail with EFAULT. Where the VMA reaches beyond the
+		 * edge the kernel merged a registered neighbour into it: that
+		 * neighbour was registered before, so nothing was cut there.
+		 * (What this cannot see: a new mapping whose cut-off piece
+		 * has exactly the bounds of the VMA that was there before.)
+		 */
+		same = !busy && vma_at(b, rs, &vs2, &ve2) == 0 &&
+		       vs2 <= rs && ve2 >= re;
+		if (same && vs2 == rs) {
+			vma_edge(b, rs, true, &edge);
+			same = vma_edge_same(&edge, &below0);
 		}
-		same = vma_at(b, rs, &vs2, &ve2) == 0 && vs2 <= rs && ve2 >= re;
+		if (same && ve2 == re) {
+			vma_edge(b, re, false, &edge);
+			same = vma_edge_same(&edge, &above0);
+		}
 		pthread_mutex_lock(&b->lock);
 		live = uffd_tree_find(b->regions, rs, 0) == &r->node;
-		if (live && !same)
+		if (live && same)
+			r->tentative = false;
+		else if (live)
 			b->regions = uffd_tree_erase(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
 		if (live && same)
 			continue;
+		/* Undo what the registration may have cut, then look again. */
+		unregister_inside(b, rs, re);
 		/*
 		 * What is left of it may still be registered: reap() decides.
 		 * (Not live: the reader retired it, it is on its way there.)
 		 */
 		if (live)
 			limbo_append(b, r);
+		if (busy) {
+			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",
+			    start, end, busy);
+			ret = -EAGAIN;
+			break;
+		}
 		if (++retries < UFFD_REG_ATTEMPTS)
 			continue;
 		ret = -EAGAIN;
