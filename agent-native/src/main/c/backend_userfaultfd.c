@@ -52,6 +52,20 @@
  * userfaultfd user in the process gets EBUSY for the rest of that VMA, and
  * khugepaged does not collapse registered VMAs.
  *
+ * Never split a VMA ourselves: an application's mremap() of its own
+ * mapping fails with EFAULT when the range is two VMAs. Registering and
+ * unregistering cut a VMA that crosses the range's ends, so
+ *   - we unregister whole VMAs only (unregister_range()): one reaching
+ *     beyond the range waits in limbo while a watch or live region
+ *     overlaps it, and goes whole once nothing does;
+ *   - a registration is checked after the fact (uffd_watch()): the VMA
+ *     lookup and UFFDIO_REGISTER are two steps, and another thread may
+ *     map across the looked-up VMA's edge in between. If the layout at
+ *     the edges changed so that something may have been cut, every VMA we
+ *     registered there that no watch relies on is unregistered whole (the
+ *     kernel merges the pieces back) and the lookup is repeated. Until the
+ *     check passes the region is tentative: no other watch may rely on it.
+ *
  * When an UNMAP or REMAP hits a region, the kernel has dropped those pages'
  * registration; the reader retires the region (conservatively, whole) so
  * that a new mapping at the same address is registered afresh. Surviving
@@ -307,6 +321,7 @@ struct uffd_core {
 	uint64_t idle_batches;	/* ... of which hit no watch */
 	uint64_t settle_waits;	/* settle() saw events in flight (atomic) */
 	uint64_t settle_giveups;	/* settle() timed out (atomic) */
+	uint64_t layout_changes;	/* watch() undid a registration (reg_lock) */
 	/*
 	 * uffd_backend_gate(): holds the reader before read(2) (1) or
 	 * between read(2) and queueing the record (2), for tests
@@ -555,13 +570,22 @@ static int uffd_probe(char *why, size_t len)
 
 #define UFFD_PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
 
+/* What a VMA lookup tells: bounds, and what decides whether two could merge. */
+struct vma_info {
+	uint64_t s, e;
+	uint64_t off;		/* file offset of s; 0 for anonymous memory */
+	uint64_t ino;		/* 0 for anonymous memory */
+	uint32_t dev;
+	uint32_t prot;		/* PROCMAP_QUERY_VMA_* bits: r 1, w 2, x 4, shared 8 */
+};
+
 /*
- * [*vs, *ve) := the VMA containing addr, or with next, the first VMA that
- * ends above addr. -ENOENT when there is none. Called under reg_lock only
- * (may allocate).
+ * *v := the VMA containing addr, or with next, the first VMA that ends
+ * above addr. -ENOENT when there is none. Called under reg_lock only (may
+ * allocate).
  */
-static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
-		    uint64_t *vs, uint64_t *ve)
+static int vma_find_info(struct uffd_core *b, uint64_t addr, bool next,
+			 struct vma_info *v)
 {
 	char *buf;
 	size_t cap = 1 << 16, have = 0, i;
@@ -576,8 +600,12 @@ static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
 		q.query_addr = addr;
 		q.query_flags = next ? UFFD_PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0;
 		if (ioctl(b->mapsfd, UFFD_PROCMAP_QUERY, &q) == 0) {
-			*vs = q.vma_start;
-			*ve = q.vma_end;
+			v->s = q.vma_start;
+			v->e = q.vma_end;
+			v->off = q.vma_offset;
+			v->ino = q.inode;
+			v->dev = q.dev_major << 20 | q.dev_minor;
+			v->prot = (uint32_t)q.vma_flags & 15;
 			return 0;
 		}
 		return errno == ENOENT ? -ENOENT : -errno;
@@ -604,14 +632,23 @@ static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
 		i = 0;
 		for (;;) {
 			char *nl = memchr(buf + i, '\n', have - i);
-			unsigned long long s, e;
+			unsigned long long s, e, off = 0, ino = 0;
+			unsigned int maj = 0, min = 0;
+			char perms[8] = "";
 
 			if (!nl)
 				break;
-			if (sscanf(buf + i, "%llx-%llx", &s, &e) == 2 &&
+			if (sscanf(buf + i, "%llx-%llx %7s %llx %x:%x %llu", &s,
+				   &e, perms, &off, &maj, &min, &ino) >= 2 &&
 			    (next || s <= addr) && addr < e) {
-				*vs = s;
-				*ve = e;
+				v->s = s;
+				v->e = e;
+				v->off = off;
+				v->ino = ino;
+				v->dev = maj << 20 | min;
+				v->prot = (perms[0] == 'r') | (perms[1] == 'w') << 1 |
+					  (perms[2] == 'x') << 2 |
+					  (perms[3] == 's') << 3;
 				ret = 0;
 				goto out;
 			}
@@ -624,6 +661,19 @@ static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
 	}
 out:
 	free(buf);
+	return ret;
+}
+
+static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
+		    uint64_t *vs, uint64_t *ve)
+{
+	struct vma_info v;
+	int ret = vma_find_info(b, addr, next, &v);
+
+	if (!ret) {
+		*vs = v.s;
+		*ve = v.e;
+	}
 	return ret;
 }
 
@@ -683,18 +733,18 @@ static bool unregister_range(struct uffd_core *b, uint64_t s, uint64_t e)
  * the range's edges changed meanwhile (uffd_watch()).
  */
 struct vma_edge {
-	int err;		/* 0: [s, e) is the VMA; -ENOENT: none */
-	uint64_t s, e;
+	int err;		/* 0: v is the VMA; -ENOENT: none */
+	struct vma_info v;
 };
 
 static void vma_edge(struct uffd_core *b, uint64_t addr, bool below,
-		     struct vma_edge *v)
+		     struct vma_edge *x)
 {
-	v->s = v->e = 0;
+	memset(&x->v, 0, sizeof(x->v));
 	if (below && !addr)
-		v->err = -ENOENT;
+		x->err = -ENOENT;
 	else
-		v->err = vma_at(b, below ? addr - 1 : addr, &v->s, &v->e);
+		x->err = vma_find_info(b, below ? addr - 1 : addr, false, &x->v);
 }
 
 static bool vma_edge_same(const struct vma_edge *x, const struct vma_edge *y)
@@ -702,7 +752,19 @@ static bool vma_edge_same(const struct vma_edge *x, const struct vma_edge *y)
 	/* A lookup that failed otherwise than ENOENT proves nothing. */
 	if (x->err != y->err || (x->err && x->err != -ENOENT))
 		return false;
-	return x->s == y->s && x->e == y->e;
+	return x->v.s == y->v.s && x->v.e == y->v.e;
+}
+
+/*
+ * Could lo and hi, adjacent, be the two pieces of one mapping? Same
+ * protection, same file (or both anonymous) at contiguous offsets. (The
+ * anonymous VMA a piece shares with its sibling is not shown, so two
+ * fresh anonymous mappings side by side look like pieces too.)
+ */
+static bool vma_pieces(const struct vma_info *lo, const struct vma_info *hi)
+{
+	return lo->e == hi->s && lo->prot == hi->prot && lo->dev == hi->dev &&
+	       lo->ino == hi->ino && (!lo->ino || lo->off + (lo->e - lo->s) == hi->off);
 }
 
 /*
@@ -1861,8 +1923,9 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 {
 	struct uffd_core *b = n->core;
 	uint64_t pmask = (uint64_t)b->page - 1;
-	uint64_t ps, pe, gs, lo, hi, vs, ve, vs2, ve2, rs, re;
+	uint64_t ps, pe, gs, lo, hi, vs, ve, rs, re;
 	struct vma_edge below0, above0, edge;
+	struct vma_info got;
 	struct uffd_watch *w;
 	struct uffd_region *r, *unused = NULL;
 	struct uffdio_register reg;
@@ -2002,26 +2065,35 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		/*
 		 * The check: [rs, re) is one VMA, and on each side where that
 		 * VMA ends exactly at the edge, the layout is what the lookup
-		 * saw. The kernel splits a VMA that crosses rs or re when it
-		 * registers, so a mapping made across an edge after the
-		 * lookup (where the looked-up VMA, or a neighbour merged into
-		 * it, was unmapped meanwhile, with no event: it was not
-		 * registered) is now cut there, and its owner's mremap() of
-		 * it would fail with EFAULT. Where the VMA reaches beyond the
-		 * edge the kernel merged a registered neighbour into it: that
-		 * neighbour was registered before, so nothing was cut there.
-		 * (What this cannot see: a new mapping whose cut-off piece
-		 * has exactly the bounds of the VMA that was there before.)
+		 * saw, or what lies there now could never have been one VMA
+		 * with ours. The kernel cuts a VMA that crosses rs or re when
+		 * it registers, and between the lookup and the registration
+		 * another thread may have made one: a new mapping next to the
+		 * looked-up VMA merges into it (neither is registered yet),
+		 * or one is made where part of it was unmapped (no event: not
+		 * registered) and reaches past the edge. Its owner's mremap()
+		 * of it would then fail with EFAULT. Where our VMA reaches
+		 * beyond the edge the kernel merged a registered neighbour
+		 * into it: registered before, so not cut. A cut piece that
+		 * is not part of our VMA now shows as [rs, re) not being one
+		 * VMA. (What this cannot see: a cut-off piece with exactly
+		 * the bounds of the VMA that was there before.) A new
+		 * anonymous mapping merely placed at the edge looks like a
+		 * cut piece: one needless retry.
 		 */
-		same = !busy && vma_at(b, rs, &vs2, &ve2) == 0 &&
-		       vs2 <= rs && ve2 >= re;
-		if (same && vs2 == rs) {
+		same = !busy && vma_find_info(b, rs, false, &got) == 0 &&
+		       got.s <= rs && got.e >= re;
+		if (same && got.s == rs) {
 			vma_edge(b, rs, true, &edge);
-			same = vma_edge_same(&edge, &below0);
+			same = vma_edge_same(&edge, &below0) ||
+			       edge.err == -ENOENT ||
+			       (!edge.err && !vma_pieces(&edge.v, &got));
 		}
-		if (same && ve2 == re) {
+		if (same && got.e == re) {
 			vma_edge(b, re, false, &edge);
-			same = vma_edge_same(&edge, &above0);
+			same = vma_edge_same(&edge, &above0) ||
+			       edge.err == -ENOENT ||
+			       (!edge.err && !vma_pieces(&got, &edge.v));
 		}
 		pthread_mutex_lock(&b->lock);
 		live = uffd_tree_find(b->regions, rs, 0) == &r->node;
@@ -2034,6 +2106,7 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 			continue;
 		/* Undo what the registration may have cut, then look again. */
 		unregister_inside(b, rs, re);
+		b->layout_changes++;
 		/*
 		 * What is left of it may still be registered: reap() decides.
 		 * (Not live: the reader retired it, it is on its way there.)
@@ -2212,6 +2285,7 @@ void uffd_backend_stats(struct ummu_backend *n, struct uffd_stats *st)
 	pthread_mutex_lock(&b->reg_lock);
 	for (r = b->limbo; r; r = r->next)
 		st->limbo++;
+	st->layout_changes = b->layout_changes;
 	pthread_mutex_unlock(&b->reg_lock);
 	st->procmap_query = b->procmap_query;
 	st->changing_probe = b->changing_probe;
@@ -2219,6 +2293,54 @@ void uffd_backend_stats(struct ummu_backend *n, struct uffd_stats *st)
 	st->settle_giveups = __atomic_load_n(&b->settle_giveups, __ATOMIC_RELAXED);
 	st->features = b->features;
 	st->core = b;
+}
+
+struct describe_ctx {
+	char *buf;
+	size_t len, off;
+	const char *what;
+};
+
+static void describe_node(struct uffd_node *n, void *arg)
+{
+	struct describe_ctx *d = arg;
+	const char *mark = "";
+
+	if (!strcmp(d->what, "region") && ((struct uffd_region *)n)->tentative)
+		mark = " (tentative)";
+	if (d->off < d->len)
+		d->off += snprintf(d->buf + d->off, d->len - d->off,
+				   "%s [0x%" PRIx64 ", 0x%" PRIx64 ")%s\n",
+				   d->what, n->key, n->end, mark);
+}
+
+__attribute__((visibility("hidden")))
+size_t uffd_backend_describe(struct ummu_backend *n, uint64_t s, uint64_t e,
+			     char *buf, size_t len)
+{
+	struct uffd_core *b = n->core;
+	struct describe_ctx d = { .buf = buf, .len = len };
+	struct uffd_region *r;
+
+	if (len)
+		buf[0] = 0;
+	pthread_mutex_lock(&b->reg_lock);
+	pthread_mutex_lock(&b->lock);
+	d.what = "region";
+	uffd_tree_overlaps(b->regions, s, e, describe_node, &d);
+	d.what = "watch";
+	uffd_tree_overlaps(b->watches, s, e, describe_node, &d);
+	d.what = "retired";
+	for (r = b->retired; r; r = r->next)
+		if (r->node.key < e && r->node.end > s)
+			describe_node(&r->node, &d);
+	pthread_mutex_unlock(&b->lock);
+	d.what = "limbo";
+	for (r = b->limbo; r; r = r->next)
+		if (r->node.key < e && r->node.end > s)
+			describe_node(&r->node, &d);
+	pthread_mutex_unlock(&b->reg_lock);
+	return d.off < len ? d.off : len;
 }
 
 __attribute__((visibility("hidden")))
