@@ -487,7 +487,8 @@ static void *consumer(void *arg)
  * old event must not reach the new watch (a stale record, or "DANGLING" in
  * the agent), and the new mapping must be registered (else its own munmap
  * goes unseen). Stormers keep REMOVE events in flight for 150 ms bursts,
- * which is what makes a watch wait a long time for the old event.
+ * which is what makes a watch wait a long time for the old event (see
+ * stormer() for why their pauses coincide).
  */
 #define REUSE_PAGES 16
 
@@ -524,28 +525,43 @@ static void *reuser(void *arg)
 	return NULL;
 }
 
+/*
+ * Bursts of STORM_BURST_NS in every STORM_PERIOD_NS of the monotonic clock,
+ * the same for every stormer: they pause together. watch() waits for a
+ * moment with no event in flight and gives up after 5 s (settle()); four
+ * stormers pausing each on its own schedule almost never pause at the same
+ * moment, so in runs longer than 5 s a watch would wait out that limit and
+ * fail with EAGAIN, as documented, which is not what this phase tests.
+ */
+#define STORM_PERIOD_NS 155000000L
+#define STORM_BURST_NS 150000000L
+
 static void *stormer(void *arg)
 {
 	int id = (int)(intptr_t)arg;
 	unsigned int r = 31337u + (unsigned int)id;
-	struct timespec t0, t, pause = { 0, 5 * 1000 * 1000 };
+	struct timespec t, pause;
+	long phase;
 	size_t off;
 	int i;
 
 	while (!atomic_load(&reuse_stop)) {
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		doing[id] = "madvise storm";
-		do {
-			for (i = 0; i < 64; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		phase = (long)(((uint64_t)t.tv_sec * 1000000000u +
+				(uint64_t)t.tv_nsec) % STORM_PERIOD_NS);
+		if (phase < STORM_BURST_NS) {
+			doing[id] = "madvise storm";
+			/* Few per clock check: each waits for the reader. */
+			for (i = 0; i < 8; i++) {
 				off = (size_t)(rnd(&r) % LONG_PAGES) * (size_t)pg;
 				madvise(long_map + off, (size_t)pg, MADV_DONTNEED);
 			}
-			atomic_fetch_add(&madvises, 64);
-			clock_gettime(CLOCK_MONOTONIC, &t);
-		} while ((t.tv_sec - t0.tv_sec) * 1000000000L +
-			 (t.tv_nsec - t0.tv_nsec) < 150000000L &&
-			 !atomic_load(&reuse_stop));
+			atomic_fetch_add(&madvises, 8);
+			continue;
+		}
 		doing[id] = "pause";
+		pause.tv_sec = 0;
+		pause.tv_nsec = STORM_PERIOD_NS - phase;
 		nanosleep(&pause, NULL);
 		atomic_fetch_add(&progress[id], 1);
 	}
