@@ -321,7 +321,7 @@ struct uffd_core {
 	uint64_t idle_batches;	/* ... of which hit no watch */
 	uint64_t settle_waits;	/* settle() saw events in flight (atomic) */
 	uint64_t settle_giveups;	/* settle() timed out (atomic) */
-	uint64_t layout_changes;	/* watch() undid a registration (reg_lock) */
+	uint64_t layout_changes;	/* registrations undone (reg_lock) */
 	/*
 	 * uffd_backend_gate(): holds the reader before read(2) (1) or
 	 * between read(2) and queueing the record (2), for tests
@@ -573,10 +573,10 @@ static int uffd_probe(char *why, size_t len)
 /* What a VMA lookup tells: bounds, and what decides whether two could merge. */
 struct vma_info {
 	uint64_t s, e;
-	uint64_t off;		/* file offset of s; 0 for anonymous memory */
+	uint64_t off;		/* file offset of s; 0 if anonymous */
 	uint64_t ino;		/* 0 for anonymous memory */
 	uint32_t dev;
-	uint32_t prot;		/* PROCMAP_QUERY_VMA_* bits: r 1, w 2, x 4, shared 8 */
+	uint32_t prot;		/* PROCMAP_QUERY_VMA_*: r 1, w 2, x 4, s 8 */
 };
 
 /*
@@ -646,7 +646,8 @@ static int vma_find_info(struct uffd_core *b, uint64_t addr, bool next,
 				v->off = off;
 				v->ino = ino;
 				v->dev = maj << 20 | min;
-				v->prot = (perms[0] == 'r') | (perms[1] == 'w') << 1 |
+				v->prot = (perms[0] == 'r') |
+					  (perms[1] == 'w') << 1 |
 					  (perms[2] == 'x') << 2 |
 					  (perms[3] == 's') << 3;
 				ret = 0;
@@ -744,7 +745,8 @@ static void vma_edge(struct uffd_core *b, uint64_t addr, bool below,
 	if (below && !addr)
 		x->err = -ENOENT;
 	else
-		x->err = vma_find_info(b, below ? addr - 1 : addr, false, &x->v);
+		x->err = vma_find_info(b, below ? addr - 1 : addr, false,
+				       &x->v);
 }
 
 static bool vma_edge_same(const struct vma_edge *x, const struct vma_edge *y)
@@ -764,7 +766,8 @@ static bool vma_edge_same(const struct vma_edge *x, const struct vma_edge *y)
 static bool vma_pieces(const struct vma_info *lo, const struct vma_info *hi)
 {
 	return lo->e == hi->s && lo->prot == hi->prot && lo->dev == hi->dev &&
-	       lo->ino == hi->ino && (!lo->ino || lo->off + (lo->e - lo->s) == hi->off);
+	       lo->ino == hi->ino &&
+	       (!lo->ino || lo->off + (lo->e - lo->s) == hi->off);
 }
 
 /*
@@ -2061,9 +2064,9 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		b->regions = uffd_tree_insert(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
 		made_regions = true;	/* undone below if the watch fails */
-		busy = settle(b);
 		/*
-		 * The check: [rs, re) is one VMA, and on each side where that
+		 * The check, right after the registration: [rs, re) is one
+		 * VMA, and on each side where that
 		 * VMA ends exactly at the edge, the layout is what the lookup
 		 * saw, or what lies there now could never have been one VMA
 		 * with ours. The kernel cuts a VMA that crosses rs or re when
@@ -2079,9 +2082,13 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		 * VMA. (What this cannot see: a cut-off piece with exactly
 		 * the bounds of the VMA that was there before.) A new
 		 * anonymous mapping merely placed at the edge looks like a
-		 * cut piece: one needless retry.
+		 * cut piece: one needless retry, hence no later than this (a
+		 * mapping made at the edge after the registration cannot
+		 * merge into our registered VMA, hence was not cut). Changes
+		 * after the registration to what it registered send events:
+		 * the region is retired, which settle() below makes sure of.
 		 */
-		same = !busy && vma_find_info(b, rs, false, &got) == 0 &&
+		same = vma_find_info(b, rs, false, &got) == 0 &&
 		       got.s <= rs && got.e >= re;
 		if (same && got.s == rs) {
 			vma_edge(b, rs, true, &edge);
@@ -2095,6 +2102,9 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 			       edge.err == -ENOENT ||
 			       (!edge.err && !vma_pieces(&got, &edge.v));
 		}
+		/* Also when the check failed: the next lookup needs a current tree. */
+		busy = settle(b);
+		same = same && !busy;
 		pthread_mutex_lock(&b->lock);
 		live = uffd_tree_find(b->regions, rs, 0) == &r->node;
 		if (live && same)

@@ -29,7 +29,7 @@ struct uffd_stats {
 	unsigned long long idle_batches;	/* ... that hit no watch */
 	unsigned long long settle_waits;	/* watch() saw events in flight */
 	unsigned long long settle_giveups;	/* watch() refused: 5 s of events in flight */
-	/* watch() found the layout changed under its registration: undone, retried */
+	/* watch() saw the layout change under its registration: undone */
 	unsigned long long layout_changes;
 	const void *core;	/* identifies the shared core */
 };

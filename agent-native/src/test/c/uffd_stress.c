@@ -737,7 +737,8 @@ int main(void)
 	report();
 
 	ok(atomic_load(&fails) == 0, "no failure during %d s%s%s", seconds,
-	   atomic_load(&fails) ? ": " : "", atomic_load(&fails) ? fail_msg : "");
+	   atomic_load(&fails) ? ": " : "",
+	   atomic_load(&fails) ? fail_msg : "");
 	ok(prog[0] > 0 && prog[1] > 0 && prog[2] > 0 && prog[3] > 0 &&
 	   prog[4] > 0 && prog[5] > 0 && prog[6] > 0,
 	   "every thread made progress (%ld %ld %ld %ld %ld %ld %ld)", prog[0],
