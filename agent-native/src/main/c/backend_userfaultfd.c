@@ -2066,10 +2066,9 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		made_regions = true;	/* undone below if the watch fails */
 		/*
 		 * The check, right after the registration: [rs, re) is one
-		 * VMA, and on each side where that
-		 * VMA ends exactly at the edge, the layout is what the lookup
-		 * saw, or what lies there now could never have been one VMA
-		 * with ours. The kernel cuts a VMA that crosses rs or re when
+		 * VMA, and on each side where that VMA ends exactly at the
+		 * edge, the layout is what the lookup saw, or what lies there
+		 * now could never have been one VMA with ours. The kernel cuts a VMA that crosses rs or re when
 		 * it registers, and between the lookup and the registration
 		 * another thread may have made one: a new mapping next to the
 		 * looked-up VMA merges into it (neither is registered yet),
@@ -2102,7 +2101,7 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 			       edge.err == -ENOENT ||
 			       (!edge.err && !vma_pieces(&got, &edge.v));
 		}
-		/* Also when the check failed: the next lookup needs a current tree. */
+		/* Even after a failed check: the next lookup needs it. */
 		busy = settle(b);
 		same = same && !busy;
 		pthread_mutex_lock(&b->lock);
