@@ -52,6 +52,20 @@
  * userfaultfd user in the process gets EBUSY for the rest of that VMA, and
  * khugepaged does not collapse registered VMAs.
  *
+ * Never split a VMA ourselves: an application's mremap() of its own
+ * mapping fails with EFAULT when the range is two VMAs. Registering and
+ * unregistering cut a VMA that crosses the range's ends, so
+ *   - we unregister whole VMAs only (unregister_range()): one reaching
+ *     beyond the range waits in limbo while a watch or live region
+ *     overlaps it, and goes whole once nothing does;
+ *   - a registration is checked after the fact (uffd_watch()): the VMA
+ *     lookup and UFFDIO_REGISTER are two steps, and another thread may
+ *     map across the looked-up VMA's edge in between. If the layout at
+ *     the edges changed so that something may have been cut, every VMA we
+ *     registered there that no watch relies on is unregistered whole (the
+ *     kernel merges the pieces back) and the lookup is repeated. Until the
+ *     check passes the region is tentative: no other watch may rely on it.
+ *
  * When an UNMAP or REMAP hits a region, the kernel has dropped those pages'
  * registration; the reader retires the region (conservatively, whole) so
  * that a new mapping at the same address is registered afresh. Surviving
@@ -251,6 +265,11 @@ struct uffd_watch {
 struct uffd_region {
 	struct uffd_node node;	/* key = start, end = end */
 	struct uffd_region *next;	/* retired list / local lists */
+	/*
+	 * Under lock: registered, but the layout it was registered against
+	 * is not yet checked (uffd_watch()); covers nothing for first_gap().
+	 */
+	bool tentative;
 };
 
 /*
@@ -302,6 +321,7 @@ struct uffd_core {
 	uint64_t idle_batches;	/* ... of which hit no watch */
 	uint64_t settle_waits;	/* settle() saw events in flight (atomic) */
 	uint64_t settle_giveups;	/* settle() timed out (atomic) */
+	uint64_t layout_changes;	/* registrations undone (reg_lock) */
 	/*
 	 * uffd_backend_gate(): holds the reader before read(2) (1) or
 	 * between read(2) and queueing the record (2), for tests
@@ -550,13 +570,22 @@ static int uffd_probe(char *why, size_t len)
 
 #define UFFD_PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
 
+/* What a VMA lookup tells: bounds, and what decides whether two could merge. */
+struct vma_info {
+	uint64_t s, e;
+	uint64_t off;		/* file offset of s; 0 if anonymous */
+	uint64_t ino;		/* 0 for anonymous memory */
+	uint32_t dev;
+	uint32_t prot;		/* PROCMAP_QUERY_VMA_*: r 1, w 2, x 4, s 8 */
+};
+
 /*
- * [*vs, *ve) := the VMA containing addr, or with next, the first VMA that
- * ends above addr. -ENOENT when there is none. Called under reg_lock only
- * (may allocate).
+ * *v := the VMA containing addr, or with next, the first VMA that ends
+ * above addr. -ENOENT when there is none. Called under reg_lock only (may
+ * allocate).
  */
-static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
-		    uint64_t *vs, uint64_t *ve)
+static int vma_find_info(struct uffd_core *b, uint64_t addr, bool next,
+			 struct vma_info *v)
 {
 	char *buf;
 	size_t cap = 1 << 16, have = 0, i;
@@ -571,8 +600,12 @@ static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
 		q.query_addr = addr;
 		q.query_flags = next ? UFFD_PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0;
 		if (ioctl(b->mapsfd, UFFD_PROCMAP_QUERY, &q) == 0) {
-			*vs = q.vma_start;
-			*ve = q.vma_end;
+			v->s = q.vma_start;
+			v->e = q.vma_end;
+			v->off = q.vma_offset;
+			v->ino = q.inode;
+			v->dev = q.dev_major << 20 | q.dev_minor;
+			v->prot = (uint32_t)q.vma_flags & 15;
 			return 0;
 		}
 		return errno == ENOENT ? -ENOENT : -errno;
@@ -599,14 +632,24 @@ static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
 		i = 0;
 		for (;;) {
 			char *nl = memchr(buf + i, '\n', have - i);
-			unsigned long long s, e;
+			unsigned long long s, e, off = 0, ino = 0;
+			unsigned int maj = 0, min = 0;
+			char perms[8] = "";
 
 			if (!nl)
 				break;
-			if (sscanf(buf + i, "%llx-%llx", &s, &e) == 2 &&
+			if (sscanf(buf + i, "%llx-%llx %7s %llx %x:%x %llu", &s,
+				   &e, perms, &off, &maj, &min, &ino) >= 2 &&
 			    (next || s <= addr) && addr < e) {
-				*vs = s;
-				*ve = e;
+				v->s = s;
+				v->e = e;
+				v->off = off;
+				v->ino = ino;
+				v->dev = maj << 20 | min;
+				v->prot = (perms[0] == 'r') |
+					  (perms[1] == 'w') << 1 |
+					  (perms[2] == 'x') << 2 |
+					  (perms[3] == 's') << 3;
 				ret = 0;
 				goto out;
 			}
@@ -619,6 +662,19 @@ static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
 	}
 out:
 	free(buf);
+	return ret;
+}
+
+static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
+		    uint64_t *vs, uint64_t *ve)
+{
+	struct vma_info v;
+	int ret = vma_find_info(b, addr, next, &v);
+
+	if (!ret) {
+		*vs = v.s;
+		*ve = v.e;
+	}
 	return ret;
 }
 
@@ -636,27 +692,27 @@ static int vma_at(struct uffd_core *b, uint64_t addr, uint64_t *vs,
  * our memory was; per VMA, only that piece fails. Unregistering a VMA that
  * is not registered is a no-op.
  *
- * Part of a VMA is left alone while a watch overlaps the VMA: [s, e) is what
- * we once registered, and a VMA there now may be a newer one that a watch
- * elsewhere in it relies on (the registered remains of a retired region).
- * Unregistering part of it would split it: one VMA more, and an mremap() of
- * the whole range by the application would fail with EFAULT (a move may not
- * span two VMAs). Returns false when it left such a piece; the caller keeps
- * the range in limbo until no watch overlaps the VMA.
+ * Never part of a VMA: that would split it, one VMA more, and an mremap()
+ * of the whole VMA by the application would fail with EFAULT (a move may
+ * not span two VMAs). [s, e) is what we once registered; a VMA reaching
+ * beyond it now is a newer one, or one the kernel merged with a registered
+ * neighbour. While a watch or a live region overlaps such a VMA it is left
+ * alone (a watch elsewhere in it relies on the registered remains of a
+ * retired region) and false is returned: the caller keeps the range in
+ * limbo until nothing overlaps the VMA. Otherwise nobody relies on any of
+ * it and the whole VMA is unregistered.
  */
 static bool unregister_range(struct uffd_core *b, uint64_t s, uint64_t e)
 {
 	struct uffdio_range range;
-	uint64_t cur = s, vs, ve, pe;
+	uint64_t cur = s, vs, ve;
 	bool done = true, busy;
 
 	while (cur < e && vma_find(b, cur, true, &vs, &ve) == 0 && vs < e) {
-		range.start = vs > cur ? vs : cur;
-		pe = ve < e ? ve : e;
-		range.len = pe - range.start;
-		if (vs < range.start || ve > pe) {
+		if (vs < cur || ve > e) {
 			pthread_mutex_lock(&b->lock);
-			busy = uffd_tree_any_overlap(b->watches, vs, ve);
+			busy = uffd_tree_any_overlap(b->watches, vs, ve) ||
+			       uffd_tree_any_overlap(b->regions, vs, ve);
 			pthread_mutex_unlock(&b->lock);
 			if (busy) {
 				done = false;
@@ -664,10 +720,88 @@ static bool unregister_range(struct uffd_core *b, uint64_t s, uint64_t e)
 				continue;
 			}
 		}
+		range.start = vs;
+		range.len = ve - vs;
 		ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
 		cur = ve;
 	}
 	return done;
+}
+
+/*
+ * One side of a looked-up range: the VMA containing addr, or none. Taken
+ * before UFFDIO_REGISTER and again after it, to tell whether the layout at
+ * the range's edges changed meanwhile (uffd_watch()).
+ */
+struct vma_edge {
+	int err;		/* 0: v is the VMA; -ENOENT: none */
+	struct vma_info v;
+};
+
+static void vma_edge(struct uffd_core *b, uint64_t addr, bool below,
+		     struct vma_edge *x)
+{
+	memset(&x->v, 0, sizeof(x->v));
+	if (below && !addr)
+		x->err = -ENOENT;
+	else
+		x->err = vma_find_info(b, below ? addr - 1 : addr, false,
+				       &x->v);
+}
+
+static bool vma_edge_same(const struct vma_edge *x, const struct vma_edge *y)
+{
+	/* A lookup that failed otherwise than ENOENT proves nothing. */
+	if (x->err != y->err || (x->err && x->err != -ENOENT))
+		return false;
+	return x->v.s == y->v.s && x->v.e == y->v.e;
+}
+
+/*
+ * Could lo and hi, adjacent, be the two pieces of one mapping? Same
+ * protection, same file (or both anonymous) at contiguous offsets. (The
+ * anonymous VMA a piece shares with its sibling is not shown, so two
+ * fresh anonymous mappings side by side look like pieces too.)
+ */
+static bool vma_pieces(const struct vma_info *lo, const struct vma_info *hi)
+{
+	return lo->e == hi->s && lo->prot == hi->prot && lo->dev == hi->dev &&
+	       lo->ino == hi->ino &&
+	       (!lo->ino || lo->off + (lo->e - lo->s) == hi->off);
+}
+
+/*
+ * Under reg_lock, lock not held: UFFDIO_REGISTER of [rs, re) met another
+ * layout than the lookup it was computed from (another thread unmapped and
+ * mapped meanwhile) and may have split a mapping that now crosses rs or re:
+ * the registration stops there, and a registered piece and an unregistered
+ * one cannot be one VMA. Unregisters every VMA inside [rs, re) that no watch
+ * overlaps, whole: the kernel merges each with compatible neighbours as it
+ * clears it (userfaultfd_clear_vma() -> vma_modify_flags_uffd()), which
+ * makes a split mapping whole again. The caller then looks up afresh. A VMA
+ * a watch overlaps stays (the registered remains of a retired region that
+ * it relies on); a VMA reaching beyond [rs, re) was registered before we
+ * came (we would have split it) and stays too.
+ */
+static void unregister_inside(struct uffd_core *b, uint64_t rs, uint64_t re)
+{
+	struct uffdio_range range;
+	uint64_t cur = rs, vs, ve;
+	bool busy;
+
+	while (cur < re && vma_find(b, cur, true, &vs, &ve) == 0 && vs < re) {
+		if (vs >= rs && ve <= re) {
+			pthread_mutex_lock(&b->lock);
+			busy = uffd_tree_any_overlap(b->watches, vs, ve);
+			pthread_mutex_unlock(&b->lock);
+			if (!busy) {
+				range.start = vs;
+				range.len = ve - vs;
+				ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
+			}
+		}
+		cur = ve;
+	}
 }
 
 /*
@@ -1573,7 +1707,10 @@ static void insert_watch(struct ummu_backend *n, struct uffd_watch *w)
  * Under lock: the first page-aligned sub-range of [ps, pe) that no live
  * region covers, with the live neighbours that bound it (lo = end of the
  * region before it or 0, hi = start of the region after it or UINT64_MAX).
- * Returns false when [ps, pe) is covered.
+ * Returns false when [ps, pe) is covered. A tentative region covers
+ * nothing: the fast path must not trust a registration that may yet be
+ * undone (the slow path waits for reg_lock, and under reg_lock no other
+ * thread's tentative region exists).
  */
 static bool first_gap(struct uffd_core *b, uint64_t ps, uint64_t pe,
 		      uint64_t *gs, uint64_t *lo, uint64_t *hi)
@@ -1584,6 +1721,11 @@ static bool first_gap(struct uffd_core *b, uint64_t ps, uint64_t pe,
 	*lo = 0;
 	while (at < pe) {
 		n = uffd_tree_floor(b->regions, at);
+		if (n && n->end > at && ((struct uffd_region *)n)->tentative) {
+			*gs = at;
+			*hi = n->key;
+			return true;
+		}
 		if (n && n->end > at) {
 			at = n->end;
 			*lo = n->end;
@@ -1813,7 +1955,9 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 {
 	struct uffd_core *b = n->core;
 	uint64_t pmask = (uint64_t)b->page - 1;
-	uint64_t ps, pe, gs, lo, hi, vs, ve, vs2, ve2, rs, re;
+	uint64_t ps, pe, gs, lo, hi, vs, ve, rs, re;
+	struct vma_edge below0, above0, edge;
+	struct vma_info got;
 	struct uffd_watch *w;
 	struct uffd_region *r, *unused = NULL;
 	struct uffdio_register reg;
@@ -1910,6 +2054,9 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		/* The whole VMA, without overlapping regions we hold. */
 		rs = vs > lo ? vs : lo;
 		re = ve < hi ? ve : hi;
+		/* What lies on either side, to check against afterwards. */
+		vma_edge(b, rs, true, &below0);
+		vma_edge(b, re, false, &above0);
 
 		r = calloc(1, sizeof(*r));
 		if (!r) {
@@ -1934,37 +2081,82 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		 * from now on finds the region and retires it. One sent
 		 * before (after the registration) was processed by the time
 		 * settle() returns; and a change before the registration sent
-		 * nothing but shows in the VMA. Either way the region is
-		 * dropped and the lookup repeated.
+		 * nothing but shows in the layout. Either way the region is
+		 * dropped and the lookup repeated. Tentative until checked:
+		 * no other watch may rely on it before.
 		 */
 		r->node.key = rs;
 		r->node.end = re;
+		r->tentative = true;
 		pthread_mutex_lock(&b->lock);
 		r->node.prio = next_prio(b);
 		b->regions = uffd_tree_insert(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
 		made_regions = true;	/* undone below if the watch fails */
-		busy = settle(b);
-		if (busy) {
-			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",
-			    start, end, busy);
-			ret = -EAGAIN;
-			break;
+		/*
+		 * The check, right after the registration: [rs, re) is one
+		 * VMA, and on each side where that VMA ends exactly at the
+		 * edge, the layout is what the lookup saw, or what lies there
+		 * now could never have been one VMA with ours. The kernel cuts a VMA that crosses rs or re when
+		 * it registers, and between the lookup and the registration
+		 * another thread may have made one: a new mapping next to the
+		 * looked-up VMA merges into it (neither is registered yet),
+		 * or one is made where part of it was unmapped (no event: not
+		 * registered) and reaches past the edge. Its owner's mremap()
+		 * of it would then fail with EFAULT. Where our VMA reaches
+		 * beyond the edge the kernel merged a registered neighbour
+		 * into it: registered before, so not cut. A cut piece that
+		 * is not part of our VMA now shows as [rs, re) not being one
+		 * VMA. (What this cannot see: a cut-off piece with exactly
+		 * the bounds of the VMA that was there before.) A new
+		 * anonymous mapping merely placed at the edge looks like a
+		 * cut piece: one needless retry, hence no later than this (a
+		 * mapping made at the edge after the registration cannot
+		 * merge into our registered VMA, hence was not cut). Changes
+		 * after the registration to what it registered send events:
+		 * the region is retired, which settle() below makes sure of.
+		 */
+		same = vma_find_info(b, rs, false, &got) == 0 &&
+		       got.s <= rs && got.e >= re;
+		if (same && got.s == rs) {
+			vma_edge(b, rs, true, &edge);
+			same = vma_edge_same(&edge, &below0) ||
+			       edge.err == -ENOENT ||
+			       (!edge.err && !vma_pieces(&edge.v, &got));
 		}
-		same = vma_at(b, rs, &vs2, &ve2) == 0 && vs2 <= rs && ve2 >= re;
+		if (same && got.e == re) {
+			vma_edge(b, re, false, &edge);
+			same = vma_edge_same(&edge, &above0) ||
+			       edge.err == -ENOENT ||
+			       (!edge.err && !vma_pieces(&got, &edge.v));
+		}
+		/* Even after a failed check: the next lookup needs it. */
+		busy = settle(b);
+		same = same && !busy;
 		pthread_mutex_lock(&b->lock);
 		live = uffd_tree_find(b->regions, rs, 0) == &r->node;
-		if (live && !same)
+		if (live && same)
+			r->tentative = false;
+		else if (live)
 			b->regions = uffd_tree_erase(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
 		if (live && same)
 			continue;
+		/* Undo what the registration may have cut, then look again. */
+		unregister_inside(b, rs, re);
+		b->layout_changes++;
 		/*
 		 * What is left of it may still be registered: reap() decides.
 		 * (Not live: the reader retired it, it is on its way there.)
 		 */
 		if (live)
 			limbo_append(b, r);
+		if (busy) {
+			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",
+			    start, end, busy);
+			ret = -EAGAIN;
+			break;
+		}
 		if (++retries < UFFD_REG_ATTEMPTS)
 			continue;
 		ret = -EAGAIN;
@@ -2131,6 +2323,7 @@ void uffd_backend_stats(struct ummu_backend *n, struct uffd_stats *st)
 	pthread_mutex_lock(&b->reg_lock);
 	for (r = b->limbo; r; r = r->next)
 		st->limbo++;
+	st->layout_changes = b->layout_changes;
 	pthread_mutex_unlock(&b->reg_lock);
 	st->procmap_query = b->procmap_query;
 	st->changing_probe = b->changing_probe;
@@ -2138,6 +2331,54 @@ void uffd_backend_stats(struct ummu_backend *n, struct uffd_stats *st)
 	st->settle_giveups = __atomic_load_n(&b->settle_giveups, __ATOMIC_RELAXED);
 	st->features = b->features;
 	st->core = b;
+}
+
+struct describe_ctx {
+	char *buf;
+	size_t len, off;
+	const char *what;
+};
+
+static void describe_node(struct uffd_node *n, void *arg)
+{
+	struct describe_ctx *d = arg;
+	const char *mark = "";
+
+	if (!strcmp(d->what, "region") && ((struct uffd_region *)n)->tentative)
+		mark = " (tentative)";
+	if (d->off < d->len)
+		d->off += snprintf(d->buf + d->off, d->len - d->off,
+				   "%s [0x%" PRIx64 ", 0x%" PRIx64 ")%s\n",
+				   d->what, n->key, n->end, mark);
+}
+
+__attribute__((visibility("hidden")))
+size_t uffd_backend_describe(struct ummu_backend *n, uint64_t s, uint64_t e,
+			     char *buf, size_t len)
+{
+	struct uffd_core *b = n->core;
+	struct describe_ctx d = { .buf = buf, .len = len };
+	struct uffd_region *r;
+
+	if (len)
+		buf[0] = 0;
+	pthread_mutex_lock(&b->reg_lock);
+	pthread_mutex_lock(&b->lock);
+	d.what = "region";
+	uffd_tree_overlaps(b->regions, s, e, describe_node, &d);
+	d.what = "watch";
+	uffd_tree_overlaps(b->watches, s, e, describe_node, &d);
+	d.what = "retired";
+	for (r = b->retired; r; r = r->next)
+		if (r->node.key < e && r->node.end > s)
+			describe_node(&r->node, &d);
+	pthread_mutex_unlock(&b->lock);
+	d.what = "limbo";
+	for (r = b->limbo; r; r = r->next)
+		if (r->node.key < e && r->node.end > s)
+			describe_node(&r->node, &d);
+	pthread_mutex_unlock(&b->reg_lock);
+	return d.off < len ? d.off : len;
 }
 
 __attribute__((visibility("hidden")))

@@ -29,10 +29,20 @@ struct uffd_stats {
 	unsigned long long idle_batches;	/* ... that hit no watch */
 	unsigned long long settle_waits;	/* watch() saw events in flight */
 	unsigned long long settle_giveups;	/* watch() refused: 5 s of events in flight */
+	/* watch() saw the layout change under its registration: undone */
+	unsigned long long layout_changes;
 	const void *core;	/* identifies the shared core */
 };
 
 void uffd_backend_stats(struct ummu_backend *b, struct uffd_stats *st);
+
+/*
+ * Tests only, for diagnostics: one line per live region (marked while
+ * tentative), watch, retired region and limbo entry overlapping [s, e),
+ * into buf (NUL-terminated, truncated to len). Takes the backend's locks.
+ */
+size_t uffd_backend_describe(struct ummu_backend *b, uint64_t s, uint64_t e,
+			     char *buf, size_t len);
 
 /*
  * Tests only: closed 1 holds the reader thread after poll() says an event

@@ -1416,6 +1416,106 @@ static void test_no_split_of_watched_vma(void)
 	ok(uw_vmas() == 0, "nothing left registered (%d)", uw_vmas());
 }
 
+/*
+ * The VMA changes between watch()'s lookup and its UFFDIO_REGISTER: another
+ * thread unmaps a neighbour that had merged into the watched VMA (it was
+ * never registered, so the unmap sends no event) and maps something new
+ * across the looked-up VMA's edge. The registration of the looked-up range
+ * then ends inside the new mapping and the kernel splits it there; the new
+ * mapping's owner gets EFAULT from mremap() of it (a move may not span two
+ * VMAs). The CI failure of uffd_stress's madviser ("mremap: Bad address").
+ * The hook (uffd_wrap.c) runs that other thread's part right before the
+ * registration reaches the kernel. Pages of a 64-page area: the looked-up
+ * VMA [v0, v1) holds the watched pages [c0, c1) and the neighbour [a0, a1);
+ * p = [p0, p1) is the new mapping.
+ */
+struct reg_race {
+	const char *what;
+	int v0, v1, c0, c1, a0, a1, p0, p1;
+};
+
+static char *race_x, *race_p;
+static const struct reg_race *race;
+static uint64_t race_rs, race_re;
+
+static void race_hook(uint64_t start, uint64_t len)
+{
+	race_rs = start;
+	race_re = start + len;
+	munmap(race_x + race->a0 * pg, (race->a1 - race->a0) * pg);
+	race_p = mmap(race_x + race->p0 * pg, (race->p1 - race->p0) * pg,
+		      PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+}
+
+static void register_race(const struct reg_race *c, uint64_t cookie)
+{
+	char *x = map(64), *t, *m;
+	size_t plen = (size_t)(c->p1 - c->p0) * pg;
+	uint64_t vs = 0, ve = 0, c0;
+	int r;
+
+	munmap(x, c->v0 * pg);
+	munmap(x + c->v1 * pg, (64 - c->v1) * pg);
+	x[c->c0 * pg] = 1;	/* the watched pages are in use */
+	race_x = x;
+	race = c;
+	race_p = MAP_FAILED;
+	race_rs = race_re = 0;
+	atomic_store(&uffd_before_register, race_hook);
+	r = watch(x + c->c0 * pg + 1, x + c->c1 * pg, cookie);
+	atomic_store(&uffd_before_register, NULL);
+	ok(r == 0 && race_p == x + c->p0 * pg && race_rs,
+	   "%s: watch works although [%d, %d) was replaced by [%d, %d) just before the registration of [%" PRId64 ", %" PRId64 "): %s",
+	   c->what, c->a0, c->a1, c->p0, c->p1,
+	   race_rs ? (int64_t)(race_rs - A(x)) / pg : -1,
+	   race_rs ? (int64_t)(race_re - A(x)) / pg : -1, why);
+	if (race_p == MAP_FAILED)
+		return;
+	vma_of(race_p, &vs, &ve);
+	ok(vs <= A(race_p) && ve >= A(race_p) + plen,
+	   "%s: the new mapping [%d, %d) is not split: its VMA is [%" PRId64 ", %" PRId64 ")",
+	   c->what, c->p0, c->p1, (int64_t)(vs - A(x)) / pg,
+	   (int64_t)(ve - A(x)) / pg);
+	t = mmap(NULL, plen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	m = mremap(race_p, plen, plen, MREMAP_MAYMOVE | MREMAP_FIXED, t);
+	ok(m == t, "%s: its owner's mremap() of it works (%s)", c->what,
+	   m == MAP_FAILED ? strerror(errno) : "moved");
+	ops->read(b, ev, 256);
+	ops->read(b, ev, 256);
+	c0 = counter();
+	munmap(x + c->c0 * pg, (c->c1 - c->c0) * pg);
+	expect_one(c->what, cookie, HINT | CAUSE_UNMAP, A(x) + c->c0 * pg + 1,
+		   A(x) + c->c1 * pg, c0);
+	ops->unwatch(b, cookie);
+	munmap(m == t ? t : race_p, plen);
+	if (m != t)
+		munmap(t, plen);
+	munmap(x, 64 * pg);
+	ops->read(b, ev, 256);
+	ok(uw_vmas() == 0, "%s: nothing left registered (%d)", c->what,
+	   uw_vmas());
+}
+
+static void test_register_race(void)
+{
+	static const struct reg_race cases[] = {
+		/* p across the top edge, apart from the watched pages */
+		{ "new mapping across the top edge", 16, 48, 16, 32, 32, 48,
+		  40, 56 },
+		/* p merges with the watched pages and crosses the top edge */
+		{ "new mapping merged, across the top edge", 16, 40, 16, 32,
+		  32, 40, 32, 48 },
+		/* p merges with the watched pages and crosses the bottom edge */
+		{ "new mapping merged, across the bottom edge", 16, 40, 24, 40,
+		  16, 24, 8, 24 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		register_race(&cases[i], 850 + i);
+}
+
 static void test_close_releases(void)
 {
 	char *p = map(16);
@@ -1481,6 +1581,7 @@ int main(void)
 	test_100k();
 	test_last_unwatch_cleans();
 	test_no_split_of_watched_vma();
+	test_register_race();
 	test_two_notifiers();
 	test_close_releases();
 	ok(atomic_load(&uffd_reader_calls) == 0,

@@ -10,12 +10,16 @@
  * ioctl is wrapped too, for fault injection: uffd_wp_probe_fault makes
  * UFFDIO_WRITEPROTECT (only the backend's probe for events in flight issues
  * it) succeed (-1) or fail with that errno (> 0) instead of reaching the
- * kernel; 0 passes it through.
+ * kernel; 0 passes it through. uffd_before_register, when set, runs once
+ * just before the next UFFDIO_REGISTER reaches the kernel (and is cleared),
+ * so a test can change the address space between the backend's VMA lookup
+ * and its registration, as another thread may.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 #include <linux/userfaultfd.h>
 #include <string.h>
@@ -25,6 +29,7 @@
 
 atomic_int uffd_reader_calls;
 atomic_int uffd_wp_probe_fault;
+void (*_Atomic uffd_before_register)(uint64_t start, uint64_t len);
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t m);
@@ -95,6 +100,14 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	if (req == UFFDIO_REGISTER) {
+		void (*hook)(uint64_t, uint64_t) =
+			atomic_exchange(&uffd_before_register, NULL);
+		const struct uffdio_register *reg = arg;
+
+		if (hook)
+			hook(reg->range.start, reg->range.len);
+	}
 	f = atomic_load(&uffd_wp_probe_fault);
 	if (req == UFFDIO_WRITEPROTECT && f) {
 		if (f < 0)
