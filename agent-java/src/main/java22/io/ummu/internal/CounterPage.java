@@ -25,7 +25,9 @@ import java.util.Objects;
  * calling {@link #getAcquire()} on an instance it got before the notifier was
  * closed: it reads a counter that no longer moves, never a freed page. The
  * notifier drops its references on close and the page goes after the next
- * garbage collection that finds the object unreachable.
+ * garbage collection that finds the object unreachable. A notifier's own
+ * class (below) loads from its constant only while it holds this object,
+ * and fences it after the load: the same guarantee.
  *
  * <h2>Which load: a constant segment in a class of its own</h2>
  * A {@code MemorySegment} {@code getAcquire} checks bounds, alignment and the
@@ -39,7 +41,7 @@ import java.util.Objects;
  * into a {@code static final}. That class is a subclass of the notifier, not
  * of this class, so that the type profile which decides whether the call is
  * inlined is the caller's own and not one shared by every notifier of the
- * process (see {@code MemoryNotifier}). The instance of this class then only
+ * process (see {@code AbstractMemoryNotifier.newNotifier}). The instance of this class then only
  * keeps the page mapped, and serves the slow path and notifiers whose class
  * could not be defined (the segment in an instance field: slower, the same
  * semantics).
