@@ -46,7 +46,10 @@ emit ubench.tsv
 
 java="java --enable-native-access=ALL-UNNAMED"
 # -f 0: the guest has no loopback network for JMH's fork protocol, and a fork
-# per benchmark would cost seconds of emulated JVM start each.
+# per benchmark would cost seconds of emulated JVM start each. The fast path's
+# figures do not depend on it: each notifier is a class of its own, and each
+# benchmark's call site sees only its own notifier (benchmarks/tools/analysis.md,
+# "Several notifiers").
 if [ "$mode" = smoke ]; then
 	# One JVM for all of JMH, every benchmark once, ummunotify backend, no
 	# agent (its start-up alone takes tens of seconds on an emulated CPU; the

@@ -60,13 +60,13 @@ JDK17=${UMMU_DEVICE_TEST_JDK17_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
 # among them. The loader tests
 # (NativeLibraryTest), the pure value tests and ApiGuideTest (it reads the
 # sources) stay on the host.
-INCLUDE='^io\.ummu\.(ApiGuideJdk22|BackendSelection|DeviceEvents|DeviceEventsJdk22|NotifierApi|Validation|SegmentValidationJdk22)Test$|^io\.ummu\.internal\.NativeTest$|^io\.ummu\.cache\.(RegistrationCache|CacheInvalidation|RegistrationCacheJdk22)Test$'
+INCLUDE='^io\.ummu\.(ApiGuideJdk22|BackendSelection|CounterLifetime|DeviceEvents|DeviceEventsJdk22|ManyNotifiers|NotifierApi|Validation|SegmentValidationJdk22)Test$|^io\.ummu\.internal\.NativeTest$|^io\.ummu\.cache\.(RegistrationCache|CacheInvalidation|RegistrationCacheJdk22)Test$'
 # The userfaultfd backend's own Java tests: added to INCLUDE on kernels with
 # WP_ASYNC only. On 6.1 every case of theirs would skip, and a skip fails this
 # script (TestBackends.assumeAvailable is what skips them).
 INCLUDE_UFFD='^io\.ummu\.Userfaultfd(Backend|BackendJdk22)Test$'
 # The same without the classes compiled for Java 22 (for the JDK 17 run).
-INCLUDE17='^io\.ummu\.(BackendSelection|DeviceEvents|NotifierApi|Validation)Test$|^io\.ummu\.internal\.NativeTest$|^io\.ummu\.cache\.(RegistrationCache|CacheInvalidation)Test$'
+INCLUDE17='^io\.ummu\.(BackendSelection|CounterLifetime|DeviceEvents|ManyNotifiers|NotifierApi|Validation)Test$|^io\.ummu\.internal\.NativeTest$|^io\.ummu\.cache\.(RegistrationCache|CacheInvalidation)Test$'
 INCLUDE17_UFFD='^io\.ummu\.UserfaultfdBackendTest$'
 
 # In the guest: libummu's C tests against the device first (when $1 is 1),

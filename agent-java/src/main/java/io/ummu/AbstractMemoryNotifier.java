@@ -5,6 +5,9 @@ import io.ummu.internal.CounterPage;
 import io.ummu.internal.DirectAddress;
 import io.ummu.internal.Native;
 import io.ummu.internal.NativeStatus;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -22,6 +25,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
 
 /**
  * Everything of {@link MemoryNotifier} except its factories and, on Java 22
@@ -172,6 +176,50 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         CounterPage c = CounterPage.open(opened.page, () -> o.close(h));
         this.counter = c;
         this.counterAnchor = c;
+    }
+
+    /**
+     * A notifier of a class of its own if it can be defined, else {@code plain}'s.
+     *
+     * <p>Why: the fast path's counter load is cheapest from a constant
+     * address (see {@link CounterPage}), and a constant per page needs a
+     * class per page. Were that class the counter's, every caller would reach
+     * it through the one call in {@link #generationAcquire()}, whose type
+     * profile is shared by all the notifiers of the process: with three of
+     * them polled (the agent's, a RegistrationCache's and the
+     * application's) it stops being inlined and becomes a virtual call,
+     * about three times the cost. As a subclass of the notifier, the class
+     * is what the caller's own call site sees: each call site that polls
+     * one or two notifiers inlines the constant load, however many
+     * notifiers the process has.
+     *
+     * @param lookup a full-privilege lookup on the notifier class, whose nest the new class joins
+     * @param template the template's entry in ummu.jar: a subclass of the notifier class
+     *     with a constructor taking {@link Opened}
+     */
+    static <T extends AbstractMemoryNotifier> T newNotifier(MethodHandles.Lookup lookup, String template,
+            Opened opened, Function<Opened, T> plain) {
+        Class<?> own = CounterPage.defineConstantClass(lookup, template, opened.page);
+        if (own == null) {
+            return plain.apply(opened);
+        }
+        MethodHandle ctor;
+        try {
+            ctor = lookup.findConstructor(own, MethodType.methodType(void.class, Opened.class));
+        } catch (ReflectiveOperationException e) {
+            // Fail open: a template out of step with this class is a build
+            // error that tests catch; the user still gets a notifier.
+            return plain.apply(opened);
+        }
+        try {
+            @SuppressWarnings("unchecked")
+            T n = (T) ctor.invoke(opened);
+            return n;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     // ---------------------------------------------------------------- opening
@@ -429,7 +477,9 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * @return the current generation
      * @throws IllegalStateException if this notifier is closed
      */
-    public final long generationAcquire() {
+    public long generationAcquire() {
+        // The instance-field load; a notifier of a class of its own (see
+        // newNotifier) overrides this and changedSince with a constant one.
         CounterPage c = counter;
         if (c == null) {
             throw closedException();
@@ -454,7 +504,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * @return true if the counter moved
      * @throws IllegalStateException if this notifier is closed
      */
-    public final boolean changedSince(long generation) {
+    public boolean changedSince(long generation) {
         CounterPage c = counter;
         if (c == null) {
             throw closedException();
@@ -993,7 +1043,12 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         Reference.reachabilityFence(this);
     }
 
-    private static IllegalStateException closedException() {
+    /** For the fast path of a notifier of a class of its own: the counter, null once closed. */
+    final CounterPage fastPathCounter() {
+        return counter;
+    }
+
+    static IllegalStateException closedException() {
         return new IllegalStateException("notifier closed");
     }
 
@@ -1031,7 +1086,13 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     /** For tests: which load the fast path uses ({@link CounterPage#kind()}), or null once closed. */
     final String counterKind() {
         CounterPage c = counter;
-        return c == null ? null : c.kind();
+        String constant = constantKind();
+        return c == null ? null : constant != null ? constant : c.kind();
+    }
+
+    /** For tests: which constant load the fast path uses, null if none (see {@link #newNotifier}). */
+    String constantKind() {
+        return null;
     }
 
     /** For tests: the listeners, unmodifiable. */

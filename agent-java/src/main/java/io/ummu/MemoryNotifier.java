@@ -1,5 +1,9 @@
 package io.ummu;
 
+import io.ummu.internal.CounterPage;
+import java.lang.invoke.MethodHandles;
+import java.lang.ref.Reference;
+
 /**
  * Tells Java code when the virtual memory behind watched address ranges
  * changes: unmapped, remapped, its contents discarded, or (depending on the
@@ -22,9 +26,17 @@ package io.ummu;
  * {@link AbstractMemoryNotifier}. On Java 22 and later this class also has
  * {@code watch(java.lang.foreign.MemorySegment)}.
  */
-public final class MemoryNotifier extends AbstractMemoryNotifier {
+public class MemoryNotifier extends AbstractMemoryNotifier {
+    /** The template of each notifier's own class (this release's, from ummu.jar). */
+    private static final String TEMPLATE = "io/ummu/MemoryNotifier$Constant.class";
+
+    // Not final, yet no subclass outside this nest: the only constructor is private.
     private MemoryNotifier(Opened opened) {
         super(opened);
+    }
+
+    private static MemoryNotifier create(Opened opened) {
+        return newNotifier(MethodHandles.lookup(), TEMPLATE, opened, MemoryNotifier::new);
     }
 
     /**
@@ -40,7 +52,7 @@ public final class MemoryNotifier extends AbstractMemoryNotifier {
      * @throws IllegalArgumentException if the property or variable names no backend
      */
     public static MemoryNotifier open() {
-        return new MemoryNotifier(openBest());
+        return create(openBest());
     }
 
     /**
@@ -52,6 +64,50 @@ public final class MemoryNotifier extends AbstractMemoryNotifier {
      * @throws MemoryNotifierException with the reason if it cannot be opened
      */
     public static MemoryNotifier open(Backend backend) {
-        return new MemoryNotifier(openBackend(backend));
+        return create(openBackend(backend));
+    }
+
+    /**
+     * Never loaded under this name: the template from which each notifier
+     * gets a class of its own, a hidden nestmate of this class with its
+     * counter page as class data (see {@code AbstractMemoryNotifier.newNotifier}).
+     * Read into a {@code static final}, the page is a constant, and the load
+     * depends on no other load: only on the null check of the counter
+     * reference that says whether the notifier is open.
+     */
+    static final class Constant extends MemoryNotifier {
+        private static final long COUNTER = CounterPage.addressClassData(MethodHandles.lookup());
+
+        Constant(Opened opened) {
+            super(opened);
+        }
+
+        @Override
+        public long generationAcquire() {
+            CounterPage page = fastPathCounter();
+            if (page == null) {
+                throw closedException();
+            }
+            long v = CounterPage.getAcquire(COUNTER);
+            // The page stays mapped while `page` is reachable (see CounterPage).
+            Reference.reachabilityFence(page);
+            return v;
+        }
+
+        @Override
+        public boolean changedSince(long generation) {
+            CounterPage page = fastPathCounter();
+            if (page == null) {
+                throw closedException();
+            }
+            long v = CounterPage.getAcquire(COUNTER);
+            Reference.reachabilityFence(page);
+            return v != generation;
+        }
+
+        @Override
+        String constantKind() {
+            return CounterPage.constantKind();
+        }
     }
 }

@@ -1,6 +1,9 @@
 package io.ummu;
 
+import io.ummu.internal.CounterPage;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.lang.ref.Reference;
 import java.util.Objects;
 
 /**
@@ -26,9 +29,17 @@ import java.util.Objects;
  * {@code META-INF/versions/22} of {@code ummu.jar}); it adds
  * {@link #watch(MemorySegment)}.
  */
-public final class MemoryNotifier extends AbstractMemoryNotifier {
+public class MemoryNotifier extends AbstractMemoryNotifier {
+    /** The template of each notifier's own class (this release's, from ummu.jar). */
+    private static final String TEMPLATE = "io/ummu/MemoryNotifier$Constant.class";
+
+    // Not final, yet no subclass outside this nest: the only constructor is private.
     private MemoryNotifier(Opened opened) {
         super(opened);
+    }
+
+    private static MemoryNotifier create(Opened opened) {
+        return newNotifier(MethodHandles.lookup(), TEMPLATE, opened, MemoryNotifier::new);
     }
 
     /**
@@ -44,7 +55,7 @@ public final class MemoryNotifier extends AbstractMemoryNotifier {
      * @throws IllegalArgumentException if the property or variable names no backend
      */
     public static MemoryNotifier open() {
-        return new MemoryNotifier(openBest());
+        return create(openBest());
     }
 
     /**
@@ -56,7 +67,7 @@ public final class MemoryNotifier extends AbstractMemoryNotifier {
      * @throws MemoryNotifierException with the reason if it cannot be opened
      */
     public static MemoryNotifier open(Backend backend) {
-        return new MemoryNotifier(openBackend(backend));
+        return create(openBackend(backend));
     }
 
     /**
@@ -84,5 +95,49 @@ public final class MemoryNotifier extends AbstractMemoryNotifier {
             throw new IllegalArgumentException("segment: byteSize is 0, nothing to watch");
         }
         return watchRange("watch(segment)", segment.address(), segment.byteSize());
+    }
+
+    /**
+     * Never loaded under this name: the template from which each notifier
+     * gets a class of its own, a hidden nestmate of this class with its
+     * counter page as class data (see {@code AbstractMemoryNotifier.newNotifier}).
+     * Read into a {@code static final}, the page is a constant, and the load
+     * depends on no other load: only on the null check of the counter
+     * reference that says whether the notifier is open.
+     */
+    static final class Constant extends MemoryNotifier {
+        private static final MemorySegment COUNTER = CounterPage.segmentClassData(MethodHandles.lookup());
+
+        Constant(Opened opened) {
+            super(opened);
+        }
+
+        @Override
+        public long generationAcquire() {
+            CounterPage page = fastPathCounter();
+            if (page == null) {
+                throw closedException();
+            }
+            long v = CounterPage.getAcquire(COUNTER);
+            // The page stays mapped while `page` is reachable (see CounterPage).
+            Reference.reachabilityFence(page);
+            return v;
+        }
+
+        @Override
+        public boolean changedSince(long generation) {
+            CounterPage page = fastPathCounter();
+            if (page == null) {
+                throw closedException();
+            }
+            long v = CounterPage.getAcquire(COUNTER);
+            Reference.reachabilityFence(page);
+            return v != generation;
+        }
+
+        @Override
+        String constantKind() {
+            return CounterPage.constantKind();
+        }
     }
 }

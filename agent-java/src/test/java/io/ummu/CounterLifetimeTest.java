@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.ummu.internal.CounterPage;
 import io.ummu.internal.DirectAddress;
 import java.io.IOException;
+import java.lang.ref.Reference;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,9 +32,7 @@ class CounterLifetimeTest {
     @Test
     void theFastPathUsesTheConstantCounter() {
         try (MemoryNotifier n = TestBackends.openAny()) {
-            int jdk = Integer.parseInt(System.getProperty("ummu.test.jdk",
-                    String.valueOf(Runtime.version().feature())));
-            assertEquals(jdk >= 22 ? "constant-segment" : "constant-unsafe", n.counterKind());
+            assertEquals(jdk() >= 22 ? "constant-segment" : "constant-unsafe", n.counterKind());
             n.close();
             assertNull(n.counterKind());
         }
@@ -104,6 +103,11 @@ class CounterLifetimeTest {
         }
     }
 
+    /**
+     * The notifier itself stays reachable: its class of its own holds the
+     * page's address or segment, and must not keep the page (nor the native
+     * handle) beyond close.
+     */
     @Test
     void aClosedNotifiersPageGoesOnceItsCounterIsUnreachable() throws Exception {
         MemoryNotifier n = TestBackends.openAny();
@@ -116,6 +120,12 @@ class CounterLifetimeTest {
         }
         // (Another mapping could take the address at once; none does in this short window in practice.)
         assertFalse(mapped(address), "closed and unreachable: the backend unmapped its counter page");
+        assertEquals(jdk() >= 22 ? "constant-segment" : "constant-unsafe", n.constantKind());
+        Reference.reachabilityFence(n);
+    }
+
+    private static int jdk() {
+        return Integer.parseInt(System.getProperty("ummu.test.jdk", String.valueOf(Runtime.version().feature())));
     }
 
     /** Whether a mapping of /proc/self/maps holds address (the page may have merged with a neighbour). */

@@ -1,5 +1,6 @@
 package io.ummu.internal;
 
+import java.lang.constant.ConstantDescs;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.lang.ref.Cleaner;
@@ -23,7 +24,9 @@ import java.util.Objects;
  * calling {@link #getAcquire()} on an instance it got before the notifier was
  * closed: it reads a counter that no longer moves, never a freed page. The
  * notifier drops its references on close and the page goes after the next
- * garbage collection that finds the object unreachable.
+ * garbage collection that finds the object unreachable. A notifier's own
+ * class (below) loads from its constant only while it holds this object,
+ * and fences it after the load: the same guarantee.
  *
  * <h2>Which load</h2>
  * A {@code byteBufferViewVarHandle} load costs about twice a volatile field
@@ -36,22 +39,26 @@ import java.util.Objects;
  * protocol needs. Where {@code Unsafe} is missing (a runtime linked without
  * {@code jdk.unsupported}) the view's load is used.
  *
- * <p>Even the unchecked load costs one more field load when the address is
- * an instance field. So each counter gets a hidden class of its own, defined
- * from the bytes of {@code ConstantCounterPage} with the address as class
- * data, read into a {@code static final}: a constant the JIT puts in the
- * instruction. The class goes (it is not strongly bound to its loader) with
- * its last instance. The call from the notifier stays monomorphic while one
- * or two such classes have been used at it (the usual one or two notifiers
- * per process); a process that opens many notifiers over its life makes it a
- * virtual call. Should the class not be definable, the address goes in an
- * instance field.
+ * <p>Even the unchecked load depends on one more load when the address is
+ * an instance field: the notifier's counter reference, then the address,
+ * then the counter, each waiting for the one before. So each notifier gets a
+ * class of its own (see {@link #defineConstantClass}) whose {@code static
+ * final} holds the address: a constant the JIT puts in the instruction, so
+ * the counter load issues without waiting for any other. That class is a
+ * subclass of the notifier, not of this class, so that the type profile
+ * which decides whether the call is inlined is the caller's own and not one
+ * shared by every notifier of the process (see
+ * {@code AbstractMemoryNotifier.newNotifier}).
+ * The instance of this class then only keeps the page mapped, and serves the
+ * slow path and notifiers whose class could not be defined.
  *
  * <p>Instances are immutable and thread-safe.
  */
 public abstract class CounterPage {
     /** Whether {@link Raw} works here; a missing jdk.unsupported fails its linking, not just its initializer. */
     private static final boolean RAW = rawAvailable();
+
+    private static volatile String constantFailure;
 
     private final ByteBuffer view;
 
@@ -74,17 +81,87 @@ public abstract class CounterPage {
     public static CounterPage open(ByteBuffer page, Runnable release) {
         ByteBuffer view = CounterPages.checkedView(page);
         Objects.requireNonNull(release, "release");
-        CounterPage c = null;
-        if (RAW) {
-            c = CounterPages.defineConstant(view, DirectAddress.of(view));
-            if (c == null) {
-                c = new Raw(view);
-            }
-        } else {
-            c = new View(view);
-        }
+        CounterPage c = RAW ? new Raw(view) : new View(view);
         CounterPages.CLEANER.register(c, release);
         return c;
+    }
+
+    /**
+     * Defines, from the template class file {@code entry} of ummu.jar (a
+     * class of the lookup's package), a hidden nestmate of the lookup class
+     * whose class data is {@code page}'s counter as this release loads it
+     * from a constant: here its address (a {@code Long}), read back by the
+     * template with {@link #addressClassData} and loaded with
+     * {@link #getAcquire(long)}. Null, and the caller uses the
+     * instance-field load, when there is no unchecked load on this runtime
+     * or the class cannot be defined (the reason is then in
+     * {@link #constantClassFailure()}).
+     *
+     * <p>The class holds the page's address, never what keeps the page
+     * mapped: an instance of it must hold the {@link CounterPage} from
+     * {@link #open} and fence it after each load from the constant.
+     *
+     * @param lookup a full-privilege lookup on the class the template extends or nests in
+     * @param entry the template's entry name, e.g. {@code io/ummu/X$Y.class}
+     * @param page the counter page, as given to {@link #open}
+     * @return the class, or null
+     */
+    public static Class<?> defineConstantClass(MethodHandles.Lookup lookup, String entry, ByteBuffer page) {
+        if (!RAW) {
+            constantFailure = "sun.misc.Unsafe is not available (no jdk.unsupported)";
+            return null;
+        }
+        Object c = CounterPages.define(lookup, entry, DirectAddress.of(CounterPages.checkedView(page)));
+        if (c instanceof Class) {
+            return (Class<?>) c;
+        }
+        constantFailure = (String) c;
+        return null;
+    }
+
+    /**
+     * For tests and diagnostics.
+     *
+     * @return why the last {@link #defineConstantClass} gave null, or null
+     */
+    public static String constantClassFailure() {
+        return constantFailure;
+    }
+
+    /**
+     * For a class from {@link #defineConstantClass}: its class data.
+     *
+     * @param own the class's own lookup ({@code MethodHandles.lookup()} in its initializer)
+     * @return the page's address
+     */
+    public static long addressClassData(MethodHandles.Lookup own) {
+        try {
+            Long address = MethodHandles.classData(own, ConstantDescs.DEFAULT_NAME, Long.class);
+            return address == null ? 0L : address;
+        } catch (IllegalAccessException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /**
+     * One volatile (at least acquire) load of the counter at {@code address},
+     * no checks: only for the address a {@link #defineConstantClass} class
+     * holds, while it holds the page's {@link CounterPage}.
+     *
+     * @param address the counter's address
+     * @return the counter
+     */
+    public static long getAcquire(long address) {
+        return Raw.UNSAFE.getLongVolatile(null, address);
+    }
+
+    /**
+     * Which load a {@link #defineConstantClass} class does, for tests and diagnostics.
+     *
+     * @return {@code "constant-unsafe"}
+     */
+    public static String constantKind() {
+        return "constant-unsafe";
     }
 
     private static boolean rawAvailable() {
@@ -115,9 +192,8 @@ public abstract class CounterPage {
     }
 
     /**
-     * Which load this is, for tests and diagnostics: {@code "constant-unsafe"},
-     * {@code "unsafe"} or {@code "buffer-view"} here; {@code "constant-segment"} or
-     * {@code "segment"} on Java 22+.
+     * Which load this is, for tests and diagnostics: {@code "unsafe"} or
+     * {@code "buffer-view"} here; {@code "segment"} on Java 22+.
      *
      * @return the kind
      */
@@ -182,10 +258,6 @@ public abstract class CounterPage {
         if (!RAW) {
             return new CounterPage[] {new View(view)};
         }
-        CounterPage constant = CounterPages.defineConstant(view, DirectAddress.of(view));
-        if (constant == null) {
-            throw CounterPages.notDefinable("constant-address");
-        }
-        return new CounterPage[] {constant, new Raw(view), new View(view)};
+        return new CounterPage[] {new Raw(view), new View(view)};
     }
 }

@@ -2,20 +2,18 @@ package io.ummu.internal;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.lang.ref.Cleaner;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * What both releases of {@link CounterPage} share (this class is not
- * versioned; each release's {@code CounterPage} and
- * {@code ConstantCounterPage} differ only in what the constant is and how it
- * is loaded): the checks on a backend's page, the template from which one
- * hidden class per page is defined, and the cleaner that releases pages.
+ * versioned): the checks on a backend's page, the cleaner that releases
+ * pages, and the definition of a notifier's class of its own from a template
+ * (see {@link CounterPage#defineConstantClass}).
  */
 final class CounterPages {
     static final Cleaner CLEANER = Cleaner.create(r -> {
@@ -24,34 +22,8 @@ final class CounterPages {
         return t;
     });
 
-    /** The release's own ConstantCounterPage (the class loader picks the versioned entry on 22+). */
-    private static final String TEMPLATE = "ConstantCounterPage.class";
-    /** The template's bytes, or null with the reason in TEMPLATE_FAILURE. */
-    private static final byte[] TEMPLATE_BYTES;
-    private static final String TEMPLATE_FAILURE;
-
-    static {
-        byte[] bytes = null;
-        String failure = null;
-        // From ummu.jar itself when loaded from it: the class loader would search
-        // the JDK's image first, a sizeable part of the agent's start-up.
-        byte[][] own = OwnJar.read(CounterPage.class, "io/ummu/internal/" + TEMPLATE);
-        if (own != null && own[0] != null) {
-            bytes = own[0];
-        } else {
-            try (InputStream in = CounterPage.class.getResourceAsStream(TEMPLATE)) {
-                if (in == null) {
-                    failure = TEMPLATE + " is not readable as a resource of " + CounterPage.class.getName();
-                } else {
-                    bytes = in.readAllBytes();
-                }
-            } catch (IOException | RuntimeException e) {
-                failure = "reading " + TEMPLATE + ": " + e;
-            }
-        }
-        TEMPLATE_BYTES = bytes;
-        TEMPLATE_FAILURE = failure;
-    }
+    /** Template bytes by entry name, read once; an absent template maps to a failure message. */
+    private static final ConcurrentHashMap<String, Object> TEMPLATES = new ConcurrentHashMap<>();
 
     private CounterPages() {
     }
@@ -73,33 +45,44 @@ final class CounterPages {
     }
 
     /**
-     * @param classData the constant the template reads (the page's address or segment)
-     * @return a counter of a hidden class of its own with classData as a constant, or null
+     * The bytes of a class file of this jar (its versioned entry on 22+, as
+     * the class loader would pick), or a String saying why not.
      */
-    static CounterPage defineConstant(ByteBuffer view, Object classData) {
-        if (TEMPLATE_BYTES == null) {
-            return null;
+    private static Object template(Class<?> anchor, String entry) {
+        return TEMPLATES.computeIfAbsent(entry, e -> {
+            // From ummu.jar itself when loaded from it: the class loader would search
+            // the JDK's image first, a sizeable part of the agent's start-up.
+            byte[][] own = OwnJar.read(anchor, e);
+            if (own != null && own[0] != null) {
+                return own[0];
+            }
+            try (InputStream in = anchor.getClassLoader() == null ? null
+                    : anchor.getClassLoader().getResourceAsStream(e)) {
+                if (in == null) {
+                    return e + " is not readable as a resource of " + anchor.getName();
+                }
+                return in.readAllBytes();
+            } catch (IOException | RuntimeException x) {
+                return "reading " + e + ": " + x;
+            }
+        });
+    }
+
+    /**
+     * @return the hidden class, or a String saying why it could not be defined
+     */
+    static Object define(MethodHandles.Lookup lookup, String entry, Object classData) {
+        Object bytes = template(lookup.lookupClass(), entry);
+        if (!(bytes instanceof byte[])) {
+            return bytes;
         }
         try {
-            MethodHandles.Lookup lookup = MethodHandles.lookup()
-                    .defineHiddenClassWithClassData(TEMPLATE_BYTES, classData, true);
-            MethodHandle ctor = lookup.findConstructor(lookup.lookupClass(),
-                    MethodType.methodType(void.class, ByteBuffer.class));
-            CounterPage c = (CounterPage) ctor.invoke(view);
-            // Links what the first fast-path call would (a template of the
-            // wrong release, say, fails here and not in a caller's loop).
-            c.getAcquire();
-            return c;
+            return lookup.defineHiddenClassWithClassData((byte[]) bytes, classData, true,
+                    MethodHandles.Lookup.ClassOption.NESTMATE).lookupClass();
         } catch (VirtualMachineError e) {
             throw e;
         } catch (Throwable e) {
-            // Fail open: the caller's instance-field counter reads the same page.
-            return null;
+            return "defining a class from " + entry + ": " + e;
         }
-    }
-
-    /** For tests: why {@link #defineConstant} gives null. */
-    static IllegalStateException notDefinable(String what) {
-        return new IllegalStateException("the " + what + " counter cannot be defined: " + TEMPLATE_FAILURE);
     }
 }

@@ -1,7 +1,9 @@
 package io.ummu.internal;
 
+import java.lang.constant.ConstantDescs;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.lang.ref.Cleaner;
 import java.lang.ref.Reference;
@@ -23,7 +25,9 @@ import java.util.Objects;
  * calling {@link #getAcquire()} on an instance it got before the notifier was
  * closed: it reads a counter that no longer moves, never a freed page. The
  * notifier drops its references on close and the page goes after the next
- * garbage collection that finds the object unreachable.
+ * garbage collection that finds the object unreachable. A notifier's own
+ * class (below) loads from its constant only while it holds this object,
+ * and fences it after the load: the same guarantee.
  *
  * <h2>Which load: a constant segment in a class of its own</h2>
  * A {@code MemorySegment} {@code getAcquire} checks bounds, alignment and the
@@ -31,21 +35,23 @@ import java.util.Objects;
  * those checks stay in the compiled code (about 2.5 times a volatile field
  * read); with the segment in a {@code static final} field the JIT sees a
  * constant segment of a session that never closes and folds every check
- * away, leaving one load. A notifier's page is known only at run time, so
- * each counter gets its own hidden class, defined from the bytes of
- * {@code ConstantCounterPage} with the segment as its class data, read into a
- * {@code static final}. The class goes (it is not strongly bound to its
- * loader) with its last instance. The call from the notifier is monomorphic
- * while one or two such classes have been used at it (the usual one or two
- * notifiers per process); a process that opens many notifiers over its life
- * makes it a virtual call, still without the checks. Should the class not be
- * definable (its bytes not readable as a resource, say), the segment goes in
- * an instance field: slower, the same semantics.
+ * away, leaving one load from a constant address. A notifier's page is known
+ * only at run time, so each notifier gets a class of its own (see
+ * {@link #defineConstantClass}), with the segment as its class data, read
+ * into a {@code static final}. That class is a subclass of the notifier, not
+ * of this class, so that the type profile which decides whether the call is
+ * inlined is the caller's own and not one shared by every notifier of the
+ * process (see {@code AbstractMemoryNotifier.newNotifier}). The instance of this class then only
+ * keeps the page mapped, and serves the slow path and notifiers whose class
+ * could not be defined (the segment in an instance field: slower, the same
+ * semantics).
  *
  * <p>Instances are immutable and thread-safe.
  */
 public abstract class CounterPage {
     static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+
+    private static volatile String constantFailure;
 
     private final ByteBuffer view;
 
@@ -68,13 +74,81 @@ public abstract class CounterPage {
     public static CounterPage open(ByteBuffer page, Runnable release) {
         ByteBuffer view = CounterPages.checkedView(page);
         Objects.requireNonNull(release, "release");
-        MemorySegment counter = counterSegment(view);
-        CounterPage c = CounterPages.defineConstant(view, counter);
-        if (c == null) {
-            c = new Instance(view, counter);
-        }
+        CounterPage c = new Instance(view, counterSegment(view));
         CounterPages.CLEANER.register(c, release);
         return c;
+    }
+
+    /**
+     * Defines, from the template class file {@code entry} of ummu.jar (a
+     * class of the lookup's package), a hidden nestmate of the lookup class
+     * whose class data is {@code page}'s counter as this release loads it
+     * from a constant: here its 8 bytes as a {@code MemorySegment}, read back
+     * by the template with {@link #segmentClassData} and loaded with
+     * {@link #getAcquire(MemorySegment)}. Null, and the caller uses the
+     * instance-field load, when the class cannot be defined (the reason is
+     * then in {@link #constantClassFailure()}).
+     *
+     * <p>The class holds the page's segment, never what keeps the page
+     * mapped: an instance of it must hold the {@link CounterPage} from
+     * {@link #open} and fence it after each load from the constant.
+     *
+     * @param lookup a full-privilege lookup on the class the template extends or nests in
+     * @param entry the template's entry name, e.g. {@code io/ummu/X$Y.class}
+     * @param page the counter page, as given to {@link #open}
+     * @return the class, or null
+     */
+    public static Class<?> defineConstantClass(MethodHandles.Lookup lookup, String entry, ByteBuffer page) {
+        Object c = CounterPages.define(lookup, entry, counterSegment(CounterPages.checkedView(page)));
+        if (c instanceof Class) {
+            return (Class<?>) c;
+        }
+        constantFailure = (String) c;
+        return null;
+    }
+
+    /**
+     * For tests and diagnostics.
+     *
+     * @return why the last {@link #defineConstantClass} gave null, or null
+     */
+    public static String constantClassFailure() {
+        return constantFailure;
+    }
+
+    /**
+     * For a class from {@link #defineConstantClass}: its class data.
+     *
+     * @param own the class's own lookup ({@code MethodHandles.lookup()} in its initializer)
+     * @return the counter's segment
+     */
+    public static MemorySegment segmentClassData(MethodHandles.Lookup own) {
+        try {
+            return MethodHandles.classData(own, ConstantDescs.DEFAULT_NAME, MemorySegment.class);
+        } catch (IllegalAccessException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /**
+     * The acquire load of the counter in {@code counter}; check-free once
+     * inlined with a constant segment, as a {@link #defineConstantClass}
+     * class has it. The caller holds the page's {@link CounterPage}.
+     *
+     * @param counter the counter's segment
+     * @return the counter
+     */
+    public static long getAcquire(MemorySegment counter) {
+        return (long) LONG.getAcquire(counter, 0L);
+    }
+
+    /**
+     * Which load a {@link #defineConstantClass} class does, for tests and diagnostics.
+     *
+     * @return {@code "constant-segment"}
+     */
+    public static String constantKind() {
+        return "constant-segment";
     }
 
     /** The counter's 8 bytes, read-only, in a session that never closes (it holds the page buffer). */
@@ -102,9 +176,8 @@ public abstract class CounterPage {
     }
 
     /**
-     * Which load this is, for tests and diagnostics: {@code "constant-segment"}
-     * or {@code "segment"} here; {@code "constant-unsafe"}, {@code "unsafe"} or {@code "buffer-view"}
-     * on Java 17 to 21.
+     * Which load this is, for tests and diagnostics: {@code "segment"} here;
+     * {@code "unsafe"} or {@code "buffer-view"} on Java 17 to 21.
      *
      * @return the kind
      */
@@ -135,11 +208,6 @@ public abstract class CounterPage {
     /** For tests: a counter of each kind this release has, over {@code page}, without a cleaner. */
     static CounterPage[] allKinds(ByteBuffer page) {
         ByteBuffer view = CounterPages.checkedView(page);
-        MemorySegment counter = counterSegment(view);
-        CounterPage constant = CounterPages.defineConstant(view, counter);
-        if (constant == null) {
-            throw CounterPages.notDefinable("constant-segment");
-        }
-        return new CounterPage[] {constant, new Instance(view, counter)};
+        return new CounterPage[] {new Instance(view, counterSegment(view))};
     }
 }

@@ -20,11 +20,11 @@ import org.junit.jupiter.api.Test;
 /**
  * Reading ummu.jar's own entries without the class loader: the same bytes
  * the class loader finds (the versioned entry of the multi-release jar on
- * 22+), nothing for a class that is not in a jar, and CounterPage's template
- * read that way at start-up.
+ * 22+), nothing for a class that is not in a jar, and the notifier's
+ * template read that way when the first notifier is made.
  */
 class OwnJarTest {
-    private static final String TEMPLATE = "io/ummu/internal/ConstantCounterPage.class";
+    static final String TEMPLATE = "io/ummu/MemoryNotifier$Constant.class";
 
     @Test
     void readsTheSameVersionedEntryAsTheClassLoader() throws IOException {
@@ -48,7 +48,7 @@ class OwnJarTest {
         assertNull(OwnJar.read(OwnJarTest.class, TEMPLATE), "a class from a directory (test-classes)");
     }
 
-    /** CounterPage's initialiser reads its template without searching the JDK's image. */
+    /** The notifier's class of its own is defined from a template read without searching the JDK's image. */
     @Test
     void counterPageTemplateDoesNotGoThroughAJarUrl() throws Exception {
         List<String> cmd = new ArrayList<>();
@@ -65,7 +65,7 @@ class OwnJarTest {
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "child JVM finished");
         assertEquals(0, p.exitValue(), out);
         assertTrue(out.contains("kind=constant-"), out);
-        assertTrue(out.contains("io.ummu.internal.CounterPage "), "the log lists class loads");
+        assertTrue(out.contains("io.ummu.MemoryNotifier$Constant/0x"), "the log lists the defined class: " + out);
         assertFalse(out.contains("sun.net.www.protocol.jar.JarURLConnection "), "read through a jar: URL");
     }
 }

@@ -23,11 +23,13 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Where the fast path's time goes, for the report's analysis (not a target):
- * the same counter page as {@code MemoryNotifier.generationAcquire()} reads,
- * taken apart. {@code generationAcquire()} is a volatile load of the page
- * reference (null once closed), a null check, then a byte-buffer view
- * {@code VarHandle.getAcquire}, which checks the buffer's bounds, alignment
- * and memory session before its load.
+ * loads of a backend's counter page, taken apart. The byte-buffer view
+ * {@code VarHandle.getAcquire} (what the fast path first used) checks the
+ * buffer's bounds, alignment and memory session before its load; the raw
+ * {@code Unsafe} load is the floor. {@code MemoryNotifier.generationAcquire()}
+ * now is a volatile load of the notifier's counter reference (null once
+ * closed), a null check, and a load from a constant address (see
+ * io.ummu.AbstractMemoryNotifier#newNotifier).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

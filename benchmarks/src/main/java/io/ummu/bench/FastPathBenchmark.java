@@ -42,13 +42,24 @@ public class FastPathBenchmark {
 
     /**
      * Other notifiers kept open, whose fast path is run hot before the
-     * measurement. Each notifier's counter is a class of its own (see
-     * io.ummu.internal.CounterPage): with 0 or 1 others the notifier's call
-     * to it stays monomorphic or bimorphic; with 2 or more it becomes a
-     * virtual call, the case of a process that reads several notifiers.
+     * measurement: the case of a process that polls several (the agent's, a
+     * RegistrationCache's, the application's). Each notifier is of a class
+     * of its own (see io.ummu.AbstractMemoryNotifier#newNotifier), so what
+     * decides whether the call is inlined is how many of them the measured
+     * call site itself has seen: see {@link #sameCallSite}.
      */
     @Param("0")
     public int otherNotifiers;
+
+    /**
+     * Whether the other notifiers are polled through the very call sites
+     * measured (true: one call site seeing 1 + otherNotifiers classes, a
+     * virtual call from 3 on, the worst case) or through call sites of
+     * their own (false: each caller polls its own notifier, as the agent,
+     * a cache and an application do).
+     */
+    @Param("false")
+    public boolean sameCallSite;
 
     private MemoryNotifier notifier;
     private final java.util.List<MemoryNotifier> others = new java.util.ArrayList<>();
@@ -67,8 +78,13 @@ public class FastPathBenchmark {
         }
         for (int round = 0; round < 20_000; round++) {
             for (MemoryNotifier o : others) {
-                sink += o.generationAcquire();
-                sink += o.changedSince(sink) ? 1 : 0;
+                if (sameCallSite) {
+                    sink += generationAcquireOf(o);
+                    sink += changedSinceOf(o, sink) ? 1 : 0;
+                } else {
+                    sink += o.generationAcquire();
+                    sink += o.changedSince(sink) ? 1 : 0;
+                }
             }
             sink += notifier.generationAcquire();
         }
@@ -102,12 +118,22 @@ public class FastPathBenchmark {
 
     @Benchmark
     public long generationAcquire() {
-        return notifier.generationAcquire();
+        return generationAcquireOf(notifier);
     }
 
     @Benchmark
     public boolean changedSince() {
-        return notifier.changedSince(seen);
+        return changedSinceOf(notifier, seen);
+    }
+
+    /** The measured call site of generationAcquire() (inlined into the benchmark). */
+    private static long generationAcquireOf(MemoryNotifier n) {
+        return n.generationAcquire();
+    }
+
+    /** The measured call site of changedSince(). */
+    private static boolean changedSinceOf(MemoryNotifier n, long generation) {
+        return n.changedSince(generation);
     }
 
     @Benchmark

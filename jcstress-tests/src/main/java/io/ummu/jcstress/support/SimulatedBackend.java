@@ -7,6 +7,7 @@ import io.ummu.internal.BackendOps;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.lang.reflect.Constructor;
+import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayDeque;
@@ -36,7 +37,9 @@ import java.util.HashMap;
  * <p>Seam: the notifier's per-handle native calls go through
  * {@link BackendOps} (agent-java); ummu has no public way to build a notifier
  * over another {@code BackendOps}, so {@link #open()} reaches its private
- * constructors by reflection (everything is in the unnamed module here).
+ * members by reflection (everything is in the unnamed module here): the
+ * notifier is made as {@code MemoryNotifier.open} makes it, of a class of its
+ * own whose fast path loads from the page as a constant.
  * Thread-safe.
  */
 public final class SimulatedBackend implements BackendOps {
@@ -53,7 +56,8 @@ public final class SimulatedBackend implements BackendOps {
     private static final int CAPABILITIES = (1 << 0) | (1 << 1) | (1 << 6);
 
     private static final Constructor<?> OPENED;
-    private static final Constructor<MemoryNotifier> NOTIFIER;
+    /** MemoryNotifier.create(Opened): the notifier of a class of its own, as MemoryNotifier.open makes it. */
+    private static final Method NOTIFIER;
 
     static {
         try {
@@ -61,13 +65,13 @@ public final class SimulatedBackend implements BackendOps {
             OPENED = opened.getDeclaredConstructor(Backend.class, long.class, int.class, ByteBuffer.class,
                     BackendOps.class);
             OPENED.setAccessible(true);
-            NOTIFIER = MemoryNotifier.class.getDeclaredConstructor(opened);
+            NOTIFIER = MemoryNotifier.class.getDeclaredMethod("create", opened);
             NOTIFIER.setAccessible(true);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(new IllegalStateException(
-                    "ummu's notifier no longer has the private constructors the simulated backend uses"
+                    "ummu's notifier no longer has the private members the simulated backend uses"
                             + " (AbstractMemoryNotifier.Opened(Backend, long, int, ByteBuffer, BackendOps),"
-                            + " MemoryNotifier(Opened)); update SimulatedBackend", e));
+                            + " MemoryNotifier.create(Opened)); update SimulatedBackend", e));
         }
     }
 
@@ -101,7 +105,8 @@ public final class SimulatedBackend implements BackendOps {
      */
     public MemoryNotifier open() {
         try {
-            return NOTIFIER.newInstance(OPENED.newInstance(Backend.UMMUNOTIFY, 1L, CAPABILITIES, page, this));
+            return (MemoryNotifier) NOTIFIER.invoke(null,
+                    OPENED.newInstance(Backend.UMMUNOTIFY, 1L, CAPABILITIES, page, this));
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("building a notifier over the simulated backend", e);
         }
