@@ -61,10 +61,12 @@
  *   - a registration is checked after the fact (uffd_watch()): the VMA
  *     lookup and UFFDIO_REGISTER are two steps, and another thread may
  *     map across the looked-up VMA's edge in between. If the layout at
- *     the edges changed so that something may have been cut, every VMA we
- *     registered there that no watch relies on is unregistered whole (the
- *     kernel merges the pieces back) and the lookup is repeated. Until the
- *     check passes the region is tentative: no other watch may rely on it.
+ *     the edges changed so that something may have been cut, what we
+ *     registered there is unregistered again where nothing relies on it
+ *     (the kernel merges a cut piece back as it clears the flags:
+ *     unregister_inside() says which cuts that cannot repair) and the
+ *     lookup is repeated. Until the check passes the region is
+ *     tentative: no other watch may rely on it.
  *
  * When an UNMAP or REMAP hits a region, the kernel has dropped those pages'
  * registration; the reader retires the region (conservatively, whole) so
@@ -221,6 +223,15 @@ struct uffd_procmap_query {
 		       UFFD_FEATURE_WP_UNPOPULATED)
 
 
+/*
+ * watch()'s attempts at registering a VMA whose layout keeps changing. Each
+ * attempt ends with settle(), which may wait up to UFFD_SETTLE_LIMIT_NS, all
+ * under reg_lock: in the worst case (a process that keeps unmapping or
+ * madvising registered memory with barely a pause) one watch() takes about
+ * 8 x 5 s = 40 s, and every watch() that needs a registration, unwatch()
+ * and close() waits behind it. Watches inside live regions (the fast path)
+ * and the reader never wait for reg_lock.
+ */
 #define UFFD_REG_ATTEMPTS 8
 #define UFFD_READER_STACK (256 * 1024)
 #define UFFD_ORPHANS 256
@@ -321,7 +332,11 @@ struct uffd_core {
 	uint64_t idle_batches;	/* ... of which hit no watch */
 	uint64_t settle_waits;	/* settle() saw events in flight (atomic) */
 	uint64_t settle_giveups;	/* settle() timed out (atomic) */
-	uint64_t layout_changes;	/* registrations undone (reg_lock) */
+	/*
+	 * Attempts undone (reg_lock): the layout changed, an event retired
+	 * the tentative region, or settle() gave up.
+	 */
+	uint64_t layout_changes;
 	/*
 	 * uffd_backend_gate(): holds the reader before read(2) (1) or
 	 * between read(2) and queueing the record (2), for tests
@@ -754,7 +769,17 @@ static bool vma_edge_same(const struct vma_edge *x, const struct vma_edge *y)
 	/* A lookup that failed otherwise than ENOENT proves nothing. */
 	if (x->err != y->err || (x->err && x->err != -ENOENT))
 		return false;
-	return x->v.s == y->v.s && x->v.e == y->v.e;
+	/*
+	 * Not only the bounds: a piece cut off a new mapping can have exactly
+	 * the bounds of the VMA that was there before (it replaced it and
+	 * crossed the edge). What tells them apart is what tells mappings
+	 * apart; what remains blind is a new mapping of the same kind in the
+	 * same place (anonymous with the same protection, or the same file
+	 * at the same offset).
+	 */
+	return x->v.s == y->v.s && x->v.e == y->v.e &&
+	       x->v.prot == y->v.prot && x->v.ino == y->v.ino &&
+	       x->v.dev == y->v.dev && x->v.off == y->v.off;
 }
 
 /*
@@ -779,9 +804,14 @@ static bool vma_pieces(const struct vma_info *lo, const struct vma_info *hi)
  * overlaps, whole: the kernel merges each with compatible neighbours as it
  * clears it (userfaultfd_clear_vma() -> vma_modify_flags_uffd()), which
  * makes a split mapping whole again. The caller then looks up afresh. A VMA
- * a watch overlaps stays (the registered remains of a retired region that
- * it relies on); a VMA reaching beyond [rs, re) was registered before we
- * came (we would have split it) and stays too.
+ * a watch overlaps stays (it may be the registered remains of a retired
+ * region that the watch relies on), and so does a VMA reaching beyond
+ * [rs, re): the kernel merged our registration into a registered
+ * neighbour, and unregistering all of it would take the neighbour's
+ * registration too. Not repaired, hence: a piece cut off under a watch of
+ * a range already unmapped, and a piece cut off at one edge while the
+ * registration merged with a registered neighbour at the other; the next
+ * lookup takes the cut as the layout to check against.
  */
 static void unregister_inside(struct uffd_core *b, uint64_t rs, uint64_t re)
 {
@@ -1681,7 +1711,9 @@ static void insert_watch(struct ummu_backend *n, struct uffd_watch *w)
  * Returns false when [ps, pe) is covered. A tentative region covers
  * nothing: the fast path must not trust a registration that may yet be
  * undone (the slow path waits for reg_lock, and under reg_lock no other
- * thread's tentative region exists).
+ * thread's tentative region exists; the holder's own exists only between
+ * its insertion and its check, where first_gap() is not called, so the
+ * callers that use the bounds never meet one).
  */
 static bool first_gap(struct uffd_core *b, uint64_t ps, uint64_t pe,
 		      uint64_t *gs, uint64_t *lo, uint64_t *hi)
@@ -1693,8 +1725,9 @@ static bool first_gap(struct uffd_core *b, uint64_t ps, uint64_t pe,
 	while (at < pe) {
 		n = uffd_tree_floor(b->regions, at);
 		if (n && n->end > at && ((struct uffd_region *)n)->tentative) {
+			/* A gap no wider than the tentative region. */
 			*gs = at;
-			*hi = n->key;
+			*hi = n->end;
 			return true;
 		}
 		if (n && n->end > at) {
@@ -2035,26 +2068,17 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 			ret = -ENOMEM;
 			break;
 		}
-		memset(&reg, 0, sizeof(reg));
-		reg.range.start = rs;
-		reg.range.len = re - rs;
-		reg.mode = UFFDIO_REGISTER_MODE_WP;
-		if (ioctl(b->uffd, UFFDIO_REGISTER, &reg) < 0) {
-			e = errno;
-			free(r);
-			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): UFFDIO_REGISTER(0x%" PRIx64 ", 0x%" PRIx64 "): %s, %s",
-			    start, end, rs, re, errname(e), register_refusal(e));
-			ret = -e;
-			break;
-		}
 		/*
-		 * Published before it is checked: an UNMAP the kernel sends
-		 * from now on finds the region and retires it. One sent
-		 * before (after the registration) was processed by the time
-		 * settle() returns; and a change before the registration sent
+		 * Published before the registration: an UNMAP or REMAP the
+		 * kernel sends once [rs, re) is registered (another thread
+		 * unmaps it right after, maybe maps a new range with the same
+		 * bounds, which the layout check cannot tell apart) finds the
+		 * region and retires it, and the check below sees that it is
+		 * no longer live. A change before the registration sends
 		 * nothing but shows in the layout. Either way the region is
-		 * dropped and the lookup repeated. Tentative until checked:
-		 * no other watch may rely on it before.
+		 * dropped and the lookup repeated. An older event still in
+		 * flight may retire it too early: one needless retry.
+		 * Tentative until checked: no other watch may rely on it.
 		 */
 		r->node.key = rs;
 		r->node.end = re;
@@ -2063,13 +2087,33 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		r->node.prio = next_prio(b);
 		b->regions = uffd_tree_insert(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
+		memset(&reg, 0, sizeof(reg));
+		reg.range.start = rs;
+		reg.range.len = re - rs;
+		reg.mode = UFFDIO_REGISTER_MODE_WP;
+		if (ioctl(b->uffd, UFFDIO_REGISTER, &reg) < 0) {
+			e = errno;
+			/* Retired meanwhile: reap() has it (nothing registered). */
+			pthread_mutex_lock(&b->lock);
+			live = uffd_tree_find(b->regions, rs, 0) == &r->node;
+			if (live)
+				b->regions = uffd_tree_erase(b->regions, &r->node);
+			pthread_mutex_unlock(&b->lock);
+			if (live)
+				free(r);
+			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): UFFDIO_REGISTER(0x%" PRIx64 ", 0x%" PRIx64 "): %s, %s",
+			    start, end, rs, re, errname(e), register_refusal(e));
+			ret = -e;
+			break;
+		}
 		made_regions = true;	/* undone below if the watch fails */
 		/*
 		 * The check, right after the registration: [rs, re) is one
 		 * VMA, and on each side where that VMA ends exactly at the
 		 * edge, the layout is what the lookup saw, or what lies there
-		 * now could never have been one VMA with ours. The kernel cuts a VMA that crosses rs or re when
-		 * it registers, and between the lookup and the registration
+		 * now could never have been one VMA with ours. The kernel
+		 * cuts a VMA that crosses rs or re when it registers, and
+		 * between the lookup and the registration
 		 * another thread may have made one: a new mapping next to the
 		 * looked-up VMA merges into it (neither is registered yet),
 		 * or one is made where part of it was unmapped (no event: not
