@@ -281,6 +281,16 @@ struct uffd_region {
 	 * is not yet checked (uffd_watch()); covers nothing for first_gap().
 	 */
 	bool tentative;
+	/*
+	 * Set by the reader as it retires the region for an UNMAP that covered
+	 * all of it: nothing it registered is left, so nothing relies on it
+	 * and limbo_collect() frees it. Never for a REMAP, which leaves the
+	 * old range mapped and registered under MREMAP_DONTUNMAP; never for a
+	 * tentative region, whose UFFDIO_REGISTER may have come after that
+	 * unmap and registered a new mapping (a live one was registered
+	 * before any event it meets: settle() ran in between).
+	 */
+	bool gone;
 };
 
 /*
@@ -796,42 +806,102 @@ static bool vma_pieces(const struct vma_info *lo, const struct vma_info *hi)
 }
 
 /*
- * Under reg_lock, lock not held: UFFDIO_REGISTER of [rs, re) met another
- * layout than the lookup it was computed from (another thread unmapped and
- * mapped meanwhile) and may have split a mapping that now crosses rs or re:
- * the registration stops there, and a registered piece and an unregistered
- * one cannot be one VMA. Unregisters every VMA inside [rs, re) that no watch
- * overlaps, whole: the kernel merges each with compatible neighbours as it
- * clears it (userfaultfd_clear_vma() -> vma_modify_flags_uffd()), which
- * makes a split mapping whole again. The caller then looks up afresh. A VMA
- * a watch overlaps stays (it may be the registered remains of a retired
- * region that the watch relies on), and so does a VMA reaching beyond
- * [rs, re): the kernel merged our registration into a registered
- * neighbour, and unregistering all of it would take the neighbour's
- * registration too. Not repaired, hence: a piece cut off under a watch of
- * a range already unmapped, and a piece cut off at one edge while the
- * registration merged with a registered neighbour at the other; the next
- * lookup takes the cut as the layout to check against.
+ * Under reg_lock, lock not held: may unregistering [s, e) take a watch's
+ * events away? Only if a watch overlaps it and something registered there
+ * before may still be: the surviving part of a retired region (retired or
+ * limbo, unless an unmap took it whole) or a VMA mremap moved there. Those
+ * lists are where every registration we made and no live region tracks is
+ * kept (a live region cannot overlap a range watch() is registering; an
+ * orphan the full array did not keep was registered for no watch there).
+ * A watch over anything else sits on a range whose mapping is gone (its
+ * record was queued): a new mapping there was never registered for it.
+ * Linear in retired, limbo and orphans: only the undo of a failed
+ * registration asks.
  */
-static void unregister_inside(struct uffd_core *b, uint64_t rs, uint64_t re)
+static bool relied_on(struct uffd_core *b, uint64_t s, uint64_t e)
+{
+	const struct uffd_region *r;
+	bool busy = false;
+	unsigned int i;
+
+	pthread_mutex_lock(&b->lock);
+	if (uffd_tree_any_overlap(b->watches, s, e)) {
+		for (r = b->retired; r && !busy; r = r->next)
+			busy = !r->gone && r->node.key < e && r->node.end > s;
+		for (r = b->limbo; r && !busy; r = r->next)
+			busy = !r->gone && r->node.key < e && r->node.end > s;
+		for (i = 0; i < b->norphans && !busy; i++)
+			busy = b->orphans[i].s < e && b->orphans[i].e > s;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return busy;
+}
+
+/* Under reg_lock: does a VMA mremap moved, and we noted, cross addr? */
+static bool orphan_across(struct uffd_core *b, uint64_t addr)
+{
+	bool across = false;
+	unsigned int i;
+
+	pthread_mutex_lock(&b->lock);
+	for (i = 0; i < b->norphans && !across; i++)
+		across = b->orphans[i].s < addr && addr < b->orphans[i].e;
+	pthread_mutex_unlock(&b->lock);
+	return across;
+}
+
+/*
+ * Under reg_lock, lock not held: UFFDIO_REGISTER of [rs, re) met another
+ * layout than the lookup (below0, above0: the VMAs on either side then) it
+ * was computed from, and may have split a mapping that now crosses rs or re:
+ * the registration stops there, and a registered piece and an unregistered
+ * one cannot be one VMA. Unregisters what it registered where nothing relies
+ * on it (relied_on()); the kernel merges each VMA it clears with compatible
+ * neighbours (userfaultfd_clear_vma() -> vma_modify_flags_uffd()), which
+ * makes a split mapping whole again. The caller then looks up afresh.
+ *
+ * A VMA inside [rs, re) goes whole. A VMA reaching beyond rs or re is our
+ * registration merged into a registered neighbour: unregistering all of it
+ * would take the neighbour's registration, so only [rs, re) of it goes, and
+ * only where the lookup saw a VMA end exactly there (below0 ending at rs,
+ * above0 starting at re, and the merged VMA starting or ending where that
+ * one did): the split recreates a boundary that was there, and the part of
+ * ours merges back into the piece cut off. Where the lookup saw no such
+ * boundary, or a VMA mremap moved crosses it, the merge may not be ours
+ * alone and the VMA stays as it is. What that leaves: a registered VMA
+ * grown in place across rs or re by mremap() between the lookup and the
+ * registration (no event tells) while the check failed; we would split it.
+ *
+ * Returns true when nothing of [rs, re) is left registered.
+ */
+static bool unregister_inside(struct uffd_core *b, uint64_t rs, uint64_t re,
+			      const struct vma_edge *below0,
+			      const struct vma_edge *above0)
 {
 	struct uffdio_range range;
-	uint64_t cur = rs, vs, ve;
-	bool busy;
+	uint64_t cur = rs, vs, ve, us, ue;
+	bool all = true;
 
 	while (cur < re && vma_find(b, cur, true, &vs, &ve) == 0 && vs < re) {
-		if (vs >= rs && ve <= re) {
-			pthread_mutex_lock(&b->lock);
-			busy = uffd_tree_any_overlap(b->watches, vs, ve);
-			pthread_mutex_unlock(&b->lock);
-			if (!busy) {
-				range.start = vs;
-				range.len = ve - vs;
-				ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
-			}
+		us = vs;
+		ue = ve;
+		if (vs < rs && !below0->err && below0->v.e == rs &&
+		    below0->v.s == vs && !orphan_across(b, rs))
+			us = rs;
+		if (ve > re && !above0->err && above0->v.s == re &&
+		    above0->v.e == ve && !orphan_across(b, re))
+			ue = re;
+		if (us >= rs && ue <= re && !relied_on(b, us, ue)) {
+			range.start = us;
+			range.len = ue - us;
+			if (ioctl(b->uffd, UFFDIO_UNREGISTER, &range) < 0)
+				all = false;
+		} else {
+			all = false;
 		}
 		cur = ve;
 	}
+	return all;
 }
 
 /*
@@ -1149,9 +1219,10 @@ static void hit_watch(struct uffd_node *n, void *arg)
 /*
  * The kernel dropped the registration of [s, e): retire every live region
  * overlapping it. Allocation-free: retired regions wait on b->retired for a
- * watching thread to free them.
+ * watching thread to free them. unmapped: [s, e) is no longer mapped.
  */
-static void retire_regions(struct uffd_core *b, uint64_t s, uint64_t e)
+static void retire_regions(struct uffd_core *b, uint64_t s, uint64_t e,
+			   bool unmapped)
 {
 	struct uffd_node *n = uffd_tree_floor(b->regions, s);
 
@@ -1162,6 +1233,8 @@ static void retire_regions(struct uffd_core *b, uint64_t s, uint64_t e)
 		uint64_t key = n->key;
 
 		b->regions = uffd_tree_erase(b->regions, n);
+		r->gone = unmapped && !r->tentative && s <= n->key &&
+			  n->end <= e;
 		r->next = b->retired;
 		b->retired = r;
 		n = uffd_tree_after(b->regions, key);
@@ -1232,7 +1305,7 @@ static unsigned int handle_msg(struct uffd_core *b,
 		return 0;
 	uffd_tree_overlaps(b->watches, h.s, h.e, hit_watch, &h);
 	if (unmapped) {
-		retire_regions(b, h.s, h.e);
+		retire_regions(b, h.s, h.e, !h.remap);
 		if (b->norphans)
 			forget_orphans(b, h.s, h.e);
 	}
@@ -1848,8 +1921,9 @@ static void limbo_append(struct uffd_core *b, struct uffd_region *r)
 }
 
 /*
- * Under reg_lock, lock not held: moves what the reader retired and the
- * orphans it noted onto the limbo list, then unregisters up to budget limbo
+ * Under reg_lock, lock not held: moves what the reader retired (freeing
+ * what an unmap took whole: nothing of it is registered) and the orphans
+ * it noted onto the limbo list, then unregisters up to budget limbo
  * entries (0: one pass over all of them) that no watch overlaps any more. A
  * watch may rely on a surviving part of a retired region (the kernel still
  * sends its events), so an entry that any watch overlaps waits at the back
@@ -1865,7 +1939,10 @@ static void limbo_collect(struct uffd_core *b)
 	pthread_mutex_unlock(&b->lock);
 	for (; r; r = next) {
 		next = r->next;
-		limbo_append(b, r);
+		if (r->gone)
+			free(r);
+		else
+			limbo_append(b, r);
 	}
 	for (;;) {
 		struct uffd_region *o = calloc(1, sizeof(*o));
@@ -1965,7 +2042,7 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 	struct uffd_watch *w;
 	struct uffd_region *r, *unused = NULL;
 	struct uffdio_register reg;
-	bool made_regions = false, live, same;
+	bool made_regions = false, live, same, repaired;
 	int retries = 0, ret, e;
 	const char *busy;
 
@@ -2158,13 +2235,15 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		if (live && same)
 			continue;
 		/* Undo what the registration may have cut, then look again. */
-		unregister_inside(b, rs, re);
+		repaired = unregister_inside(b, rs, re, &below0, &above0);
 		b->layout_changes++;
 		/*
 		 * What is left of it may still be registered: reap() decides.
 		 * (Not live: the reader retired it, it is on its way there.)
 		 */
-		if (live)
+		if (live && repaired)
+			free(r);
+		else if (live)
 			limbo_append(b, r);
 		if (busy) {
 			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",

@@ -1561,6 +1561,105 @@ static void expect_watch_sees_unmap(const char *what, uint64_t cookie,
 		   A(race2_x) + w1 * pg, c0);
 }
 
+/* Another thread unmaps [32, 40) and maps N = [32, 48). */
+static void merged_neighbour_hook(uint64_t start, uint64_t len)
+{
+	(void)start;
+	(void)len;
+	munmap(race2_x + 32 * pg, 8 * pg);
+	mmap(race2_x + 32 * pg, 16 * pg, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+}
+
+/*
+ * The registration merges with a registered neighbour and cuts a new
+ * mapping at the other edge. L = [0, 16) is watched (registered); V =
+ * [16, 40) next to it is looked up for a watch at [16, 24). Before the
+ * registration of [16, 40) another thread replaces V's [32, 40) by N =
+ * [32, 48), which merges with the rest of V. The registration cuts N at
+ * 40, and the kernel merges L with the registered part: one VMA [0, 40),
+ * which the undo cannot unregister whole (L's watch relies on L) and, left
+ * as it was, the next lookup takes as the layout to check against.
+ */
+static void test_register_race_merged_neighbour(void)
+{
+	const char *what = "registration merged with a watched neighbour";
+	char *x = map(64);
+	int r;
+
+	munmap(x + 16 * pg, 48 * pg);
+	race2_x = x;
+	r = watch(x + 8 * pg, x + 16 * pg, 860);
+	ok(r == 0, "%s: watch L [0, 16): %s", what, why);
+	ok(mmap(x + 16 * pg, 24 * pg, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) ==
+	   x + 16 * pg, "%s: V [16, 40) mapped next to it", what);
+	atomic_store(&uffd_before_register, merged_neighbour_hook);
+	r = watch(x + 16 * pg, x + 24 * pg, 861);
+	atomic_store(&uffd_before_register, NULL);
+	ok(r == 0, "%s: watch in V works: %s", what, why);
+	expect_not_split(what, 32, 48);
+	expect_watch_sees_unmap(what, 861, 16, 24);
+	ops->unwatch(b, 860);
+	ops->unwatch(b, 861);
+	munmap(x, 64 * pg);
+	ops->read(b, ev, 256);
+	ok(uw_vmas() == 0, "%s: nothing left registered (%d)", what, uw_vmas());
+}
+
+/* Another thread unmaps [32, 48) and maps N = [40, 56). */
+static void stale_watch_hook(uint64_t start, uint64_t len)
+{
+	(void)start;
+	(void)len;
+	munmap(race2_x + 32 * pg, 16 * pg);
+	mmap(race2_x + 40 * pg, 16 * pg, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+}
+
+/*
+ * A watch whose mapping was unmapped (reported, not yet unwatched, as
+ * between a free and the agent's unwatch) overlaps the piece the
+ * registration cut off. O = [40, 48) was watched and unmapped; V =
+ * [16, 48) is mapped over it and looked up for a watch at [16, 32). Before
+ * the registration of [16, 48) another thread replaces V's [32, 48) by
+ * N = [40, 56); the registration cuts N at 48. The registered piece
+ * [40, 48) is under the old watch, but nothing of O is registered any more:
+ * the old watch relies on nothing there, and the undo must take it back.
+ */
+static void test_register_race_stale_watch(void)
+{
+	const char *what = "cut piece under a watch of an unmapped range";
+	char *x = map(64), *z = map(1);
+	int r;
+
+	race2_x = x;
+	ok(watch(z, z + 1, 862) == 0, "%s: a watch elsewhere", what);
+	munmap(x, 40 * pg);
+	munmap(x + 48 * pg, 16 * pg);
+	r = watch(x + 40 * pg, x + 48 * pg, 863);
+	ok(r == 0, "%s: watch O [40, 48): %s", what, why);
+	munmap(x + 40 * pg, 8 * pg);	/* reported; watch 863 stays */
+	ops->read(b, ev, 256);
+	ok(mmap(x + 16 * pg, 32 * pg, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) ==
+	   x + 16 * pg, "%s: V [16, 48) mapped over it", what);
+	x[16 * pg] = 1;
+	atomic_store(&uffd_before_register, stale_watch_hook);
+	r = watch(x + 16 * pg, x + 32 * pg, 864);
+	atomic_store(&uffd_before_register, NULL);
+	ok(r == 0, "%s: watch in V works: %s", what, why);
+	expect_not_split(what, 40, 56);
+	expect_watch_sees_unmap(what, 864, 16, 32);
+	ops->unwatch(b, 863);
+	ops->unwatch(b, 864);
+	ops->unwatch(b, 862);
+	munmap(x, 64 * pg);
+	munmap(z, pg);
+	ops->read(b, ev, 256);
+	ok(uw_vmas() == 0, "%s: nothing left registered (%d)", what, uw_vmas());
+}
+
 /*
  * Another thread, right after the registration: unmaps what was registered
  * (the kernel sends UNMAP) and maps a new range with the same bounds (not
@@ -1716,6 +1815,8 @@ int main(void)
 	test_last_unwatch_cleans();
 	test_no_split_of_watched_vma();
 	test_register_race();
+	test_register_race_merged_neighbour();
+	test_register_race_stale_watch();
 	test_unmap_after_register();
 	test_register_race_same_bounds();
 	test_two_notifiers();
