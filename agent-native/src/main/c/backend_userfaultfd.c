@@ -75,7 +75,8 @@
  * needs them re-registers them (a no-op in the kernel, no split), and once
  * no watch overlaps them a watching thread unregisters what no live region
  * covers (reap()). The same goes for the new address of a VMA that mremap
- * moved: the kernel keeps our registration on it.
+ * moved: the kernel keeps our registration on it. A region an UNMAP took
+ * whole has no surviving part and is simply freed.
  *
  * Threads and locks (the kernel blocks an unmapping thread until its event
  * has been read from the userfaultfd, so everything below exists to make
