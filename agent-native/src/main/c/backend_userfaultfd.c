@@ -606,35 +606,94 @@ struct vma_info {
 };
 
 /*
- * *v := the VMA containing addr, or with next, the first VMA that ends
- * above addr. -ENOENT when there is none. Called under reg_lock only (may
- * allocate).
+ * A neighbour of a looked-up VMA: the VMA right next to it, or none.
+ * Taken before UFFDIO_REGISTER and again after it, to tell whether the
+ * layout at the range's edges changed meanwhile (uffd_watch()).
  */
-static int vma_find_info(struct uffd_core *b, uint64_t addr, bool next,
+struct vma_edge {
+	int err;		/* 0: v is the VMA; -ENOENT: none */
+	struct vma_info v;
+};
+
+/* One line of /proc/self/maps; false if it is not one. */
+static bool maps_line(const char *line, struct vma_info *v)
+{
+	unsigned long long s, e, off = 0, ino = 0;
+	unsigned int maj = 0, min = 0;
+	char perms[8] = "";
+
+	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &s, &e, perms, &off,
+		   &maj, &min, &ino) < 2)
+		return false;
+	v->s = s;
+	v->e = e;
+	v->off = off;
+	v->ino = ino;
+	v->dev = maj << 20 | min;
+	v->prot = (perms[0] == 'r') | (perms[1] == 'w') << 1 |
+		  (perms[2] == 'x') << 2 | (perms[3] == 's') << 3;
+	return true;
+}
+
+static int procmap_query(struct uffd_core *b, uint64_t addr, bool next,
 			 struct vma_info *v)
 {
+	struct uffd_procmap_query q;
+
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.query_addr = addr;
+	q.query_flags = next ? UFFD_PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0;
+	if (ioctl(b->mapsfd, UFFD_PROCMAP_QUERY, &q) < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	v->s = q.vma_start;
+	v->e = q.vma_end;
+	v->off = q.vma_offset;
+	v->ino = q.inode;
+	v->dev = q.dev_major << 20 | q.dev_minor;
+	v->prot = (uint32_t)q.vma_flags & 15;
+	return 0;
+}
+
+/*
+ * *v := the VMA containing addr, or with next, the first VMA that ends
+ * above addr. -ENOENT when there is none. With below and above (not with
+ * next), also the VMAs that end exactly at v->s and start exactly at v->e
+ * (-ENOENT in their err where there is none), from the same read of
+ * /proc/self/maps before Linux 6.11: one pass instead of three keeps the
+ * time between a lookup and the registration it is for, and so the
+ * window for another thread's change, short. Called under reg_lock only
+ * (may allocate).
+ */
+static int vma_lookup(struct uffd_core *b, uint64_t addr, bool next,
+		      struct vma_info *v, struct vma_edge *below,
+		      struct vma_edge *above)
+{
+	struct vma_info prev = { 0 }, cur;
 	char *buf;
 	size_t cap = 1 << 16, have = 0, i;
 	ssize_t n;
+	bool found = false, have_prev = false;
 	int ret = -ENOENT;
 
+	if (below) {
+		memset(below, 0, sizeof(*below));
+		below->err = -ENOENT;
+	}
+	if (above) {
+		memset(above, 0, sizeof(*above));
+		above->err = -ENOENT;
+	}
 	if (b->procmap_query) {
-		struct uffd_procmap_query q;
-
-		memset(&q, 0, sizeof(q));
-		q.size = sizeof(q);
-		q.query_addr = addr;
-		q.query_flags = next ? UFFD_PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0;
-		if (ioctl(b->mapsfd, UFFD_PROCMAP_QUERY, &q) == 0) {
-			v->s = q.vma_start;
-			v->e = q.vma_end;
-			v->off = q.vma_offset;
-			v->ino = q.inode;
-			v->dev = q.dev_major << 20 | q.dev_minor;
-			v->prot = (uint32_t)q.vma_flags & 15;
-			return 0;
-		}
-		return errno == ENOENT ? -ENOENT : -errno;
+		ret = procmap_query(b, addr, next, v);
+		if (ret)
+			return ret;
+		if (below && v->s)
+			below->err = procmap_query(b, v->s - 1, false,
+						   &below->v);
+		if (above)
+			above->err = procmap_query(b, v->e, false, &above->v);
+		return 0;
 	}
 
 	/* Before Linux 6.11: scan /proc/self/maps, one line at a time. */
@@ -657,29 +716,35 @@ static int vma_find_info(struct uffd_core *b, uint64_t addr, bool next,
 		buf[have] = 0;
 		i = 0;
 		for (;;) {
-			char *nl = memchr(buf + i, '\n', have - i);
-			unsigned long long s, e, off = 0, ino = 0;
-			unsigned int maj = 0, min = 0;
-			char perms[8] = "";
+			char *line = buf + i, *nl = memchr(line, '\n', have - i);
 
 			if (!nl)
 				break;
-			if (sscanf(buf + i, "%llx-%llx %7s %llx %x:%x %llu", &s,
-				   &e, perms, &off, &maj, &min, &ino) >= 2 &&
-			    (next || s <= addr) && addr < e) {
-				v->s = s;
-				v->e = e;
-				v->off = off;
-				v->ino = ino;
-				v->dev = maj << 20 | min;
-				v->prot = (perms[0] == 'r') |
-					  (perms[1] == 'w') << 1 |
-					  (perms[2] == 'x') << 2 |
-					  (perms[3] == 's') << 3;
-				ret = 0;
+			i = (size_t)(nl - buf) + 1;
+			if (!maps_line(line, &cur))
+				continue;
+			if (found) {
+				/* The line after v's. */
+				if (cur.s == v->e) {
+					above->err = 0;
+					above->v = cur;
+				}
 				goto out;
 			}
-			i = (size_t)(nl - buf) + 1;
+			if ((next || cur.s <= addr) && addr < cur.e) {
+				*v = cur;
+				ret = 0;
+				if (below && have_prev && prev.e == cur.s) {
+					below->err = 0;
+					below->v = prev;
+				}
+				if (!above)
+					goto out;
+				found = true;
+				continue;
+			}
+			prev = cur;
+			have_prev = true;
 		}
 		memmove(buf, buf + i, have - i);
 		have -= i;
@@ -689,6 +754,12 @@ static int vma_find_info(struct uffd_core *b, uint64_t addr, bool next,
 out:
 	free(buf);
 	return ret;
+}
+
+static int vma_find_info(struct uffd_core *b, uint64_t addr, bool next,
+			 struct vma_info *v)
+{
+	return vma_lookup(b, addr, next, v, NULL, NULL);
 }
 
 static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
@@ -702,13 +773,6 @@ static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
 		*ve = v.e;
 	}
 	return ret;
-}
-
-/* The VMA containing addr; -ENOENT when addr is not mapped. */
-static int vma_at(struct uffd_core *b, uint64_t addr, uint64_t *vs,
-		  uint64_t *ve)
-{
-	return vma_find(b, addr, false, vs, ve);
 }
 
 /*
@@ -752,27 +816,6 @@ static bool unregister_range(struct uffd_core *b, uint64_t s, uint64_t e)
 		cur = ve;
 	}
 	return done;
-}
-
-/*
- * One side of a looked-up range: the VMA containing addr, or none. Taken
- * before UFFDIO_REGISTER and again after it, to tell whether the layout at
- * the range's edges changed meanwhile (uffd_watch()).
- */
-struct vma_edge {
-	int err;		/* 0: v is the VMA; -ENOENT: none */
-	struct vma_info v;
-};
-
-static void vma_edge(struct uffd_core *b, uint64_t addr, bool below,
-		     struct vma_edge *x)
-{
-	memset(&x->v, 0, sizeof(x->v));
-	if (below && !addr)
-		x->err = -ENOENT;
-	else
-		x->err = vma_find_info(b, below ? addr - 1 : addr, false,
-				       &x->v);
 }
 
 static bool vma_edge_same(const struct vma_edge *x, const struct vma_edge *y)
@@ -2038,7 +2081,7 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 	struct uffd_core *b = n->core;
 	uint64_t pmask = (uint64_t)b->page - 1;
 	uint64_t ps, pe, gs, lo, hi, vs, ve, rs, re;
-	struct vma_edge below0, above0, edge;
+	struct vma_edge below0, above0, below, above;
 	struct vma_info got;
 	struct uffd_watch *w;
 	struct uffd_region *r, *unused = NULL;
@@ -2122,7 +2165,8 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		}
 		pthread_mutex_unlock(&b->lock);
 
-		ret = vma_at(b, gs, &vs, &ve);
+		/* With what lies on either side, to check against afterwards. */
+		ret = vma_lookup(b, gs, false, &got, &below0, &above0);
 		if (ret == -ENOENT) {
 			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): ENOMEM, address 0x%" PRIx64 " is not mapped",
 			    start, end, gs);
@@ -2134,11 +2178,19 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 			break;
 		}
 		/* The whole VMA, without overlapping regions we hold. */
+		vs = got.s;
+		ve = got.e;
 		rs = vs > lo ? vs : lo;
 		re = ve < hi ? ve : hi;
-		/* What lies on either side, to check against afterwards. */
-		vma_edge(b, rs, true, &below0);
-		vma_edge(b, re, false, &above0);
+		/* Clipped: on that side the VMA itself is the neighbour. */
+		if (rs > vs) {
+			below0.err = 0;
+			below0.v = got;
+		}
+		if (re < ve) {
+			above0.err = 0;
+			above0.v = got;
+		}
 
 		r = calloc(1, sizeof(*r));
 		if (!r) {
@@ -2209,20 +2261,16 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		 * after the registration to what it registered send events:
 		 * the region is retired, which settle() below makes sure of.
 		 */
-		same = vma_find_info(b, rs, false, &got) == 0 &&
+		same = vma_lookup(b, rs, false, &got, &below, &above) == 0 &&
 		       got.s <= rs && got.e >= re;
-		if (same && got.s == rs) {
-			vma_edge(b, rs, true, &edge);
-			same = vma_edge_same(&edge, &below0) ||
-			       edge.err == -ENOENT ||
-			       (!edge.err && !vma_pieces(&edge.v, &got));
-		}
-		if (same && got.e == re) {
-			vma_edge(b, re, false, &edge);
-			same = vma_edge_same(&edge, &above0) ||
-			       edge.err == -ENOENT ||
-			       (!edge.err && !vma_pieces(&got, &edge.v));
-		}
+		if (same && got.s == rs)
+			same = vma_edge_same(&below, &below0) ||
+			       below.err == -ENOENT ||
+			       (!below.err && !vma_pieces(&below.v, &got));
+		if (same && got.e == re)
+			same = vma_edge_same(&above, &above0) ||
+			       above.err == -ENOENT ||
+			       (!above.err && !vma_pieces(&got, &above.v));
 		/* Even after a failed check: the next lookup needs it. */
 		busy = settle(b);
 		same = same && !busy;
