@@ -1749,6 +1749,46 @@ static void test_register_race_same_bounds(void)
 	ok(uw_vmas() == 0, "%s: nothing left registered (%d)", what, uw_vmas());
 }
 
+/*
+ * mremap(MREMAP_DONTUNMAP) moves the pages but leaves the old range mapped
+ * and, in the kernel, registered; it sends REMAP and no UNMAP. The region
+ * retires, but it is not gone: what it registered is still there and must
+ * be unregistered once no watch needs it (a backend that took a REMAP for
+ * an unmap would forget it, registered until close).
+ */
+static void test_remap_dontunmap(void)
+{
+	const char *what = "mremap(MREMAP_DONTUNMAP)";
+	char *p = map_guarded(4), *t = map_guarded(4), *m;
+	uint64_t c0;
+	int r;
+
+	memset(p, 1, 4 * pg);
+	r = watch(p + 100, p + 3 * pg, 867);
+	ok(r == 0, "%s: watch: %s", what, why);
+	c0 = counter();
+	m = mremap(p, 4 * pg, 4 * pg,
+		   MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, t);
+	if (m == MAP_FAILED) {
+		skip(what, strerror(errno));
+		ops->unwatch(b, 867);
+		munmap(p - pg, 6 * pg);
+		munmap(t - pg, 6 * pg);
+		return;
+	}
+	expect_one(what, 867, HINT | CAUSE_REMAP, A(p) + 100, A(p) + 3 * pg,
+		   c0);
+	diag("%s: old range still registered: %s", what,
+	     uw_at(p) ? "yes" : "no");
+	ops->unwatch(b, 867);
+	ok(uw_vmas() == 0,
+	   "%s: once unwatched, neither the old range nor the new one is left registered (%d)",
+	   what, uw_vmas());
+	munmap(p - pg, 6 * pg);
+	munmap(t - pg, 6 * pg);
+	ops->read(b, ev, 256);
+}
+
 static void test_close_releases(void)
 {
 	char *p = map(16);
@@ -1819,6 +1859,7 @@ int main(void)
 	test_register_race_stale_watch();
 	test_unmap_after_register();
 	test_register_race_same_bounds();
+	test_remap_dontunmap();
 	test_two_notifiers();
 	test_close_releases();
 	ok(atomic_load(&uffd_reader_calls) == 0,
