@@ -61,10 +61,12 @@
  *   - a registration is checked after the fact (uffd_watch()): the VMA
  *     lookup and UFFDIO_REGISTER are two steps, and another thread may
  *     map across the looked-up VMA's edge in between. If the layout at
- *     the edges changed so that something may have been cut, every VMA we
- *     registered there that no watch relies on is unregistered whole (the
- *     kernel merges the pieces back) and the lookup is repeated. Until the
- *     check passes the region is tentative: no other watch may rely on it.
+ *     the edges changed so that something may have been cut, what we
+ *     registered there is unregistered again where nothing relies on it
+ *     (the kernel merges a cut piece back as it clears the flags:
+ *     unregister_inside() says which cuts that cannot repair) and the
+ *     lookup is repeated. Until the check passes the region is
+ *     tentative: no other watch may rely on it.
  *
  * When an UNMAP or REMAP hits a region, the kernel has dropped those pages'
  * registration; the reader retires the region (conservatively, whole) so
@@ -73,7 +75,8 @@
  * needs them re-registers them (a no-op in the kernel, no split), and once
  * no watch overlaps them a watching thread unregisters what no live region
  * covers (reap()). The same goes for the new address of a VMA that mremap
- * moved: the kernel keeps our registration on it.
+ * moved: the kernel keeps our registration on it. A region an UNMAP took
+ * whole has no surviving part and is simply freed.
  *
  * Threads and locks (the kernel blocks an unmapping thread until its event
  * has been read from the userfaultfd, so everything below exists to make
@@ -221,6 +224,15 @@ struct uffd_procmap_query {
 		       UFFD_FEATURE_WP_UNPOPULATED)
 
 
+/*
+ * watch()'s attempts at registering a VMA whose layout keeps changing. Each
+ * attempt ends with settle(), which may wait up to UFFD_SETTLE_LIMIT_NS, all
+ * under reg_lock: in the worst case (a process that keeps unmapping or
+ * madvising registered memory with barely a pause) one watch() takes about
+ * 8 x 5 s = 40 s, and every watch() that needs a registration, unwatch()
+ * and close() waits behind it. Watches inside live regions (the fast path)
+ * and the reader never wait for reg_lock.
+ */
 #define UFFD_REG_ATTEMPTS 8
 #define UFFD_READER_STACK (256 * 1024)
 #define UFFD_ORPHANS 256
@@ -270,6 +282,16 @@ struct uffd_region {
 	 * is not yet checked (uffd_watch()); covers nothing for first_gap().
 	 */
 	bool tentative;
+	/*
+	 * Set by the reader as it retires the region for an UNMAP that covered
+	 * all of it: nothing it registered is left, so nothing relies on it
+	 * and limbo_collect() frees it. Never for a REMAP, which leaves the
+	 * old range mapped and registered under MREMAP_DONTUNMAP; never for a
+	 * tentative region, whose UFFDIO_REGISTER may have come after that
+	 * unmap and registered a new mapping (a live one was registered
+	 * before any event it meets: settle() ran in between).
+	 */
+	bool gone;
 };
 
 /*
@@ -321,7 +343,11 @@ struct uffd_core {
 	uint64_t idle_batches;	/* ... of which hit no watch */
 	uint64_t settle_waits;	/* settle() saw events in flight (atomic) */
 	uint64_t settle_giveups;	/* settle() timed out (atomic) */
-	uint64_t layout_changes;	/* registrations undone (reg_lock) */
+	/*
+	 * Attempts undone (reg_lock): the layout changed, an event retired
+	 * the tentative region, or settle() gave up.
+	 */
+	uint64_t layout_changes;
 	/*
 	 * uffd_backend_gate(): holds the reader before read(2) (1) or
 	 * between read(2) and queueing the record (2), for tests
@@ -580,35 +606,94 @@ struct vma_info {
 };
 
 /*
- * *v := the VMA containing addr, or with next, the first VMA that ends
- * above addr. -ENOENT when there is none. Called under reg_lock only (may
- * allocate).
+ * A neighbour of a looked-up VMA: the VMA right next to it, or none.
+ * Taken before UFFDIO_REGISTER and again after it, to tell whether the
+ * layout at the range's edges changed meanwhile (uffd_watch()).
  */
-static int vma_find_info(struct uffd_core *b, uint64_t addr, bool next,
+struct vma_edge {
+	int err;		/* 0: v is the VMA; -ENOENT: none */
+	struct vma_info v;
+};
+
+/* One line of /proc/self/maps; false if it is not one. */
+static bool maps_line(const char *line, struct vma_info *v)
+{
+	unsigned long long s, e, off = 0, ino = 0;
+	unsigned int maj = 0, min = 0;
+	char perms[8] = "";
+
+	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &s, &e, perms, &off,
+		   &maj, &min, &ino) < 2)
+		return false;
+	v->s = s;
+	v->e = e;
+	v->off = off;
+	v->ino = ino;
+	v->dev = maj << 20 | min;
+	v->prot = (perms[0] == 'r') | (perms[1] == 'w') << 1 |
+		  (perms[2] == 'x') << 2 | (perms[3] == 's') << 3;
+	return true;
+}
+
+static int procmap_query(struct uffd_core *b, uint64_t addr, bool next,
 			 struct vma_info *v)
 {
+	struct uffd_procmap_query q;
+
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.query_addr = addr;
+	q.query_flags = next ? UFFD_PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0;
+	if (ioctl(b->mapsfd, UFFD_PROCMAP_QUERY, &q) < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	v->s = q.vma_start;
+	v->e = q.vma_end;
+	v->off = q.vma_offset;
+	v->ino = q.inode;
+	v->dev = q.dev_major << 20 | q.dev_minor;
+	v->prot = (uint32_t)q.vma_flags & 15;
+	return 0;
+}
+
+/*
+ * *v := the VMA containing addr, or with next, the first VMA that ends
+ * above addr. -ENOENT when there is none. With below and above (not with
+ * next), also the VMAs that end exactly at v->s and start exactly at v->e
+ * (-ENOENT in their err where there is none), from the same read of
+ * /proc/self/maps before Linux 6.11: one pass instead of three keeps the
+ * time between a lookup and the registration it is for, and so the
+ * window for another thread's change, short. Called under reg_lock only
+ * (may allocate).
+ */
+static int vma_lookup(struct uffd_core *b, uint64_t addr, bool next,
+		      struct vma_info *v, struct vma_edge *below,
+		      struct vma_edge *above)
+{
+	struct vma_info prev = { 0 }, cur;
 	char *buf;
 	size_t cap = 1 << 16, have = 0, i;
 	ssize_t n;
+	bool found = false, have_prev = false;
 	int ret = -ENOENT;
 
+	if (below) {
+		memset(below, 0, sizeof(*below));
+		below->err = -ENOENT;
+	}
+	if (above) {
+		memset(above, 0, sizeof(*above));
+		above->err = -ENOENT;
+	}
 	if (b->procmap_query) {
-		struct uffd_procmap_query q;
-
-		memset(&q, 0, sizeof(q));
-		q.size = sizeof(q);
-		q.query_addr = addr;
-		q.query_flags = next ? UFFD_PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0;
-		if (ioctl(b->mapsfd, UFFD_PROCMAP_QUERY, &q) == 0) {
-			v->s = q.vma_start;
-			v->e = q.vma_end;
-			v->off = q.vma_offset;
-			v->ino = q.inode;
-			v->dev = q.dev_major << 20 | q.dev_minor;
-			v->prot = (uint32_t)q.vma_flags & 15;
-			return 0;
-		}
-		return errno == ENOENT ? -ENOENT : -errno;
+		ret = procmap_query(b, addr, next, v);
+		if (ret)
+			return ret;
+		if (below && v->s)
+			below->err = procmap_query(b, v->s - 1, false,
+						   &below->v);
+		if (above)
+			above->err = procmap_query(b, v->e, false, &above->v);
+		return 0;
 	}
 
 	/* Before Linux 6.11: scan /proc/self/maps, one line at a time. */
@@ -631,29 +716,35 @@ static int vma_find_info(struct uffd_core *b, uint64_t addr, bool next,
 		buf[have] = 0;
 		i = 0;
 		for (;;) {
-			char *nl = memchr(buf + i, '\n', have - i);
-			unsigned long long s, e, off = 0, ino = 0;
-			unsigned int maj = 0, min = 0;
-			char perms[8] = "";
+			char *line = buf + i, *nl = memchr(line, '\n', have - i);
 
 			if (!nl)
 				break;
-			if (sscanf(buf + i, "%llx-%llx %7s %llx %x:%x %llu", &s,
-				   &e, perms, &off, &maj, &min, &ino) >= 2 &&
-			    (next || s <= addr) && addr < e) {
-				v->s = s;
-				v->e = e;
-				v->off = off;
-				v->ino = ino;
-				v->dev = maj << 20 | min;
-				v->prot = (perms[0] == 'r') |
-					  (perms[1] == 'w') << 1 |
-					  (perms[2] == 'x') << 2 |
-					  (perms[3] == 's') << 3;
-				ret = 0;
+			i = (size_t)(nl - buf) + 1;
+			if (!maps_line(line, &cur))
+				continue;
+			if (found) {
+				/* The line after v's. */
+				if (cur.s == v->e) {
+					above->err = 0;
+					above->v = cur;
+				}
 				goto out;
 			}
-			i = (size_t)(nl - buf) + 1;
+			if ((next || cur.s <= addr) && addr < cur.e) {
+				*v = cur;
+				ret = 0;
+				if (below && have_prev && prev.e == cur.s) {
+					below->err = 0;
+					below->v = prev;
+				}
+				if (!above)
+					goto out;
+				found = true;
+				continue;
+			}
+			prev = cur;
+			have_prev = true;
 		}
 		memmove(buf, buf + i, have - i);
 		have -= i;
@@ -663,6 +754,12 @@ static int vma_find_info(struct uffd_core *b, uint64_t addr, bool next,
 out:
 	free(buf);
 	return ret;
+}
+
+static int vma_find_info(struct uffd_core *b, uint64_t addr, bool next,
+			 struct vma_info *v)
+{
+	return vma_lookup(b, addr, next, v, NULL, NULL);
 }
 
 static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
@@ -676,13 +773,6 @@ static int vma_find(struct uffd_core *b, uint64_t addr, bool next,
 		*ve = v.e;
 	}
 	return ret;
-}
-
-/* The VMA containing addr; -ENOENT when addr is not mapped. */
-static int vma_at(struct uffd_core *b, uint64_t addr, uint64_t *vs,
-		  uint64_t *ve)
-{
-	return vma_find(b, addr, false, vs, ve);
 }
 
 /*
@@ -728,33 +818,22 @@ static bool unregister_range(struct uffd_core *b, uint64_t s, uint64_t e)
 	return done;
 }
 
-/*
- * One side of a looked-up range: the VMA containing addr, or none. Taken
- * before UFFDIO_REGISTER and again after it, to tell whether the layout at
- * the range's edges changed meanwhile (uffd_watch()).
- */
-struct vma_edge {
-	int err;		/* 0: v is the VMA; -ENOENT: none */
-	struct vma_info v;
-};
-
-static void vma_edge(struct uffd_core *b, uint64_t addr, bool below,
-		     struct vma_edge *x)
-{
-	memset(&x->v, 0, sizeof(x->v));
-	if (below && !addr)
-		x->err = -ENOENT;
-	else
-		x->err = vma_find_info(b, below ? addr - 1 : addr, false,
-				       &x->v);
-}
-
 static bool vma_edge_same(const struct vma_edge *x, const struct vma_edge *y)
 {
 	/* A lookup that failed otherwise than ENOENT proves nothing. */
 	if (x->err != y->err || (x->err && x->err != -ENOENT))
 		return false;
-	return x->v.s == y->v.s && x->v.e == y->v.e;
+	/*
+	 * Not only the bounds: a piece cut off a new mapping can have exactly
+	 * the bounds of the VMA that was there before (it replaced it and
+	 * crossed the edge). What tells them apart is what tells mappings
+	 * apart; what remains blind is a new mapping of the same kind in the
+	 * same place (anonymous with the same protection, or the same file
+	 * at the same offset).
+	 */
+	return x->v.s == y->v.s && x->v.e == y->v.e &&
+	       x->v.prot == y->v.prot && x->v.ino == y->v.ino &&
+	       x->v.dev == y->v.dev && x->v.off == y->v.off;
 }
 
 /*
@@ -771,37 +850,102 @@ static bool vma_pieces(const struct vma_info *lo, const struct vma_info *hi)
 }
 
 /*
- * Under reg_lock, lock not held: UFFDIO_REGISTER of [rs, re) met another
- * layout than the lookup it was computed from (another thread unmapped and
- * mapped meanwhile) and may have split a mapping that now crosses rs or re:
- * the registration stops there, and a registered piece and an unregistered
- * one cannot be one VMA. Unregisters every VMA inside [rs, re) that no watch
- * overlaps, whole: the kernel merges each with compatible neighbours as it
- * clears it (userfaultfd_clear_vma() -> vma_modify_flags_uffd()), which
- * makes a split mapping whole again. The caller then looks up afresh. A VMA
- * a watch overlaps stays (the registered remains of a retired region that
- * it relies on); a VMA reaching beyond [rs, re) was registered before we
- * came (we would have split it) and stays too.
+ * Under reg_lock, lock not held: may unregistering [s, e) take a watch's
+ * events away? Only if a watch overlaps it and something registered there
+ * before may still be: the surviving part of a retired region (retired or
+ * limbo, unless an unmap took it whole) or a VMA mremap moved there. Those
+ * lists are where every registration we made and no live region tracks is
+ * kept (a live region cannot overlap a range watch() is registering; an
+ * orphan the full array did not keep was registered for no watch there).
+ * A watch over anything else sits on a range whose mapping is gone (its
+ * record was queued): a new mapping there was never registered for it.
+ * Linear in retired, limbo and orphans: only the undo of a failed
+ * registration asks.
  */
-static void unregister_inside(struct uffd_core *b, uint64_t rs, uint64_t re)
+static bool relied_on(struct uffd_core *b, uint64_t s, uint64_t e)
+{
+	const struct uffd_region *r;
+	bool busy = false;
+	unsigned int i;
+
+	pthread_mutex_lock(&b->lock);
+	if (uffd_tree_any_overlap(b->watches, s, e)) {
+		for (r = b->retired; r && !busy; r = r->next)
+			busy = !r->gone && r->node.key < e && r->node.end > s;
+		for (r = b->limbo; r && !busy; r = r->next)
+			busy = !r->gone && r->node.key < e && r->node.end > s;
+		for (i = 0; i < b->norphans && !busy; i++)
+			busy = b->orphans[i].s < e && b->orphans[i].e > s;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return busy;
+}
+
+/* Under reg_lock: does a VMA mremap moved, and we noted, cross addr? */
+static bool orphan_across(struct uffd_core *b, uint64_t addr)
+{
+	bool across = false;
+	unsigned int i;
+
+	pthread_mutex_lock(&b->lock);
+	for (i = 0; i < b->norphans && !across; i++)
+		across = b->orphans[i].s < addr && addr < b->orphans[i].e;
+	pthread_mutex_unlock(&b->lock);
+	return across;
+}
+
+/*
+ * Under reg_lock, lock not held: UFFDIO_REGISTER of [rs, re) met another
+ * layout than the lookup (below0, above0: the VMAs on either side then) it
+ * was computed from, and may have split a mapping that now crosses rs or re:
+ * the registration stops there, and a registered piece and an unregistered
+ * one cannot be one VMA. Unregisters what it registered where nothing relies
+ * on it (relied_on()); the kernel merges each VMA it clears with compatible
+ * neighbours (userfaultfd_clear_vma() -> vma_modify_flags_uffd()), which
+ * makes a split mapping whole again. The caller then looks up afresh.
+ *
+ * A VMA inside [rs, re) goes whole. A VMA reaching beyond rs or re is our
+ * registration merged into a registered neighbour: unregistering all of it
+ * would take the neighbour's registration, so only [rs, re) of it goes, and
+ * only where the lookup saw a VMA end exactly there (below0 ending at rs,
+ * above0 starting at re, and the merged VMA starting or ending where that
+ * one did): the split recreates a boundary that was there, and the part of
+ * ours merges back into the piece cut off. Where the lookup saw no such
+ * boundary, or a VMA mremap moved crosses it, the merge may not be ours
+ * alone and the VMA stays as it is. What that leaves: a registered VMA
+ * grown in place across rs or re by mremap() between the lookup and the
+ * registration (no event tells) while the check failed; we would split it.
+ *
+ * Returns true when nothing of [rs, re) is left registered.
+ */
+static bool unregister_inside(struct uffd_core *b, uint64_t rs, uint64_t re,
+			      const struct vma_edge *below0,
+			      const struct vma_edge *above0)
 {
 	struct uffdio_range range;
-	uint64_t cur = rs, vs, ve;
-	bool busy;
+	uint64_t cur = rs, vs, ve, us, ue;
+	bool all = true;
 
 	while (cur < re && vma_find(b, cur, true, &vs, &ve) == 0 && vs < re) {
-		if (vs >= rs && ve <= re) {
-			pthread_mutex_lock(&b->lock);
-			busy = uffd_tree_any_overlap(b->watches, vs, ve);
-			pthread_mutex_unlock(&b->lock);
-			if (!busy) {
-				range.start = vs;
-				range.len = ve - vs;
-				ioctl(b->uffd, UFFDIO_UNREGISTER, &range);
-			}
+		us = vs;
+		ue = ve;
+		if (vs < rs && !below0->err && below0->v.e == rs &&
+		    below0->v.s == vs && !orphan_across(b, rs))
+			us = rs;
+		if (ve > re && !above0->err && above0->v.s == re &&
+		    above0->v.e == ve && !orphan_across(b, re))
+			ue = re;
+		if (us >= rs && ue <= re && !relied_on(b, us, ue)) {
+			range.start = us;
+			range.len = ue - us;
+			if (ioctl(b->uffd, UFFDIO_UNREGISTER, &range) < 0)
+				all = false;
+		} else {
+			all = false;
 		}
 		cur = ve;
 	}
+	return all;
 }
 
 /*
@@ -1145,9 +1289,10 @@ static void hit_watch(struct uffd_node *n, void *arg)
 /*
  * The kernel dropped the registration of [s, e): retire every live region
  * overlapping it. Allocation-free: retired regions wait on b->retired for a
- * watching thread to free them.
+ * watching thread to free them. unmapped: [s, e) is no longer mapped.
  */
-static void retire_regions(struct uffd_core *b, uint64_t s, uint64_t e)
+static void retire_regions(struct uffd_core *b, uint64_t s, uint64_t e,
+			   bool unmapped)
 {
 	struct uffd_node *n = uffd_tree_floor(b->regions, s);
 
@@ -1158,6 +1303,8 @@ static void retire_regions(struct uffd_core *b, uint64_t s, uint64_t e)
 		uint64_t key = n->key;
 
 		b->regions = uffd_tree_erase(b->regions, n);
+		r->gone = unmapped && !r->tentative && s <= n->key &&
+			  n->end <= e;
 		r->next = b->retired;
 		b->retired = r;
 		n = uffd_tree_after(b->regions, key);
@@ -1228,7 +1375,7 @@ static unsigned int handle_msg(struct uffd_core *b,
 		return 0;
 	uffd_tree_overlaps(b->watches, h.s, h.e, hit_watch, &h);
 	if (unmapped) {
-		retire_regions(b, h.s, h.e);
+		retire_regions(b, h.s, h.e, !h.remap);
 		if (b->norphans)
 			forget_orphans(b, h.s, h.e);
 	}
@@ -1710,7 +1857,9 @@ static void insert_watch(struct ummu_backend *n, struct uffd_watch *w)
  * Returns false when [ps, pe) is covered. A tentative region covers
  * nothing: the fast path must not trust a registration that may yet be
  * undone (the slow path waits for reg_lock, and under reg_lock no other
- * thread's tentative region exists).
+ * thread's tentative region exists; the holder's own exists only between
+ * its insertion and its check, where first_gap() is not called, so the
+ * callers that use the bounds never meet one).
  */
 static bool first_gap(struct uffd_core *b, uint64_t ps, uint64_t pe,
 		      uint64_t *gs, uint64_t *lo, uint64_t *hi)
@@ -1722,8 +1871,9 @@ static bool first_gap(struct uffd_core *b, uint64_t ps, uint64_t pe,
 	while (at < pe) {
 		n = uffd_tree_floor(b->regions, at);
 		if (n && n->end > at && ((struct uffd_region *)n)->tentative) {
+			/* A gap no wider than the tentative region. */
 			*gs = at;
-			*hi = n->key;
+			*hi = n->end;
 			return true;
 		}
 		if (n && n->end > at) {
@@ -1844,8 +1994,9 @@ static void limbo_append(struct uffd_core *b, struct uffd_region *r)
 }
 
 /*
- * Under reg_lock, lock not held: moves what the reader retired and the
- * orphans it noted onto the limbo list, then unregisters up to budget limbo
+ * Under reg_lock, lock not held: moves what the reader retired (freeing
+ * what an unmap took whole: nothing of it is registered) and the orphans
+ * it noted onto the limbo list, then unregisters up to budget limbo
  * entries (0: one pass over all of them) that no watch overlaps any more. A
  * watch may rely on a surviving part of a retired region (the kernel still
  * sends its events), so an entry that any watch overlaps waits at the back
@@ -1861,7 +2012,10 @@ static void limbo_collect(struct uffd_core *b)
 	pthread_mutex_unlock(&b->lock);
 	for (; r; r = next) {
 		next = r->next;
-		limbo_append(b, r);
+		if (r->gone)
+			free(r);
+		else
+			limbo_append(b, r);
 	}
 	for (;;) {
 		struct uffd_region *o = calloc(1, sizeof(*o));
@@ -1956,12 +2110,12 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 	struct uffd_core *b = n->core;
 	uint64_t pmask = (uint64_t)b->page - 1;
 	uint64_t ps, pe, gs, lo, hi, vs, ve, rs, re;
-	struct vma_edge below0, above0, edge;
+	struct vma_edge below0, above0, below, above;
 	struct vma_info got;
 	struct uffd_watch *w;
 	struct uffd_region *r, *unused = NULL;
 	struct uffdio_register reg;
-	bool made_regions = false, live, same;
+	bool made_regions = false, live, same, repaired;
 	int retries = 0, ret, e;
 	const char *busy;
 
@@ -2040,7 +2194,8 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		}
 		pthread_mutex_unlock(&b->lock);
 
-		ret = vma_at(b, gs, &vs, &ve);
+		/* With what lies on either side, to check against afterwards. */
+		ret = vma_lookup(b, gs, false, &got, &below0, &above0);
 		if (ret == -ENOENT) {
 			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): ENOMEM, address 0x%" PRIx64 " is not mapped",
 			    start, end, gs);
@@ -2052,11 +2207,19 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 			break;
 		}
 		/* The whole VMA, without overlapping regions we hold. */
+		vs = got.s;
+		ve = got.e;
 		rs = vs > lo ? vs : lo;
 		re = ve < hi ? ve : hi;
-		/* What lies on either side, to check against afterwards. */
-		vma_edge(b, rs, true, &below0);
-		vma_edge(b, re, false, &above0);
+		/* Clipped: on that side the VMA itself is the neighbour. */
+		if (rs > vs) {
+			below0.err = 0;
+			below0.v = got;
+		}
+		if (re < ve) {
+			above0.err = 0;
+			above0.v = got;
+		}
 
 		r = calloc(1, sizeof(*r));
 		if (!r) {
@@ -2064,26 +2227,17 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 			ret = -ENOMEM;
 			break;
 		}
-		memset(&reg, 0, sizeof(reg));
-		reg.range.start = rs;
-		reg.range.len = re - rs;
-		reg.mode = UFFDIO_REGISTER_MODE_WP;
-		if (ioctl(b->uffd, UFFDIO_REGISTER, &reg) < 0) {
-			e = errno;
-			free(r);
-			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): UFFDIO_REGISTER(0x%" PRIx64 ", 0x%" PRIx64 "): %s, %s",
-			    start, end, rs, re, errname(e), register_refusal(e));
-			ret = -e;
-			break;
-		}
 		/*
-		 * Published before it is checked: an UNMAP the kernel sends
-		 * from now on finds the region and retires it. One sent
-		 * before (after the registration) was processed by the time
-		 * settle() returns; and a change before the registration sent
+		 * Published before the registration: an UNMAP or REMAP the
+		 * kernel sends once [rs, re) is registered (another thread
+		 * unmaps it right after, maybe maps a new range with the same
+		 * bounds, which the layout check cannot tell apart) finds the
+		 * region and retires it, and the check below sees that it is
+		 * no longer live. A change before the registration sends
 		 * nothing but shows in the layout. Either way the region is
-		 * dropped and the lookup repeated. Tentative until checked:
-		 * no other watch may rely on it before.
+		 * dropped and the lookup repeated. An older event still in
+		 * flight may retire it too early: one needless retry.
+		 * Tentative until checked: no other watch may rely on it.
 		 */
 		r->node.key = rs;
 		r->node.end = re;
@@ -2092,13 +2246,33 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		r->node.prio = next_prio(b);
 		b->regions = uffd_tree_insert(b->regions, &r->node);
 		pthread_mutex_unlock(&b->lock);
+		memset(&reg, 0, sizeof(reg));
+		reg.range.start = rs;
+		reg.range.len = re - rs;
+		reg.mode = UFFDIO_REGISTER_MODE_WP;
+		if (ioctl(b->uffd, UFFDIO_REGISTER, &reg) < 0) {
+			e = errno;
+			/* Retired meanwhile: reap() has it (nothing registered). */
+			pthread_mutex_lock(&b->lock);
+			live = uffd_tree_find(b->regions, rs, 0) == &r->node;
+			if (live)
+				b->regions = uffd_tree_erase(b->regions, &r->node);
+			pthread_mutex_unlock(&b->lock);
+			if (live)
+				free(r);
+			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): UFFDIO_REGISTER(0x%" PRIx64 ", 0x%" PRIx64 "): %s, %s",
+			    start, end, rs, re, errname(e), register_refusal(e));
+			ret = -e;
+			break;
+		}
 		made_regions = true;	/* undone below if the watch fails */
 		/*
 		 * The check, right after the registration: [rs, re) is one
 		 * VMA, and on each side where that VMA ends exactly at the
 		 * edge, the layout is what the lookup saw, or what lies there
-		 * now could never have been one VMA with ours. The kernel cuts a VMA that crosses rs or re when
-		 * it registers, and between the lookup and the registration
+		 * now could never have been one VMA with ours. The kernel
+		 * cuts a VMA that crosses rs or re when it registers, and
+		 * between the lookup and the registration
 		 * another thread may have made one: a new mapping next to the
 		 * looked-up VMA merges into it (neither is registered yet),
 		 * or one is made where part of it was unmapped (no event: not
@@ -2116,20 +2290,16 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		 * after the registration to what it registered send events:
 		 * the region is retired, which settle() below makes sure of.
 		 */
-		same = vma_find_info(b, rs, false, &got) == 0 &&
+		same = vma_lookup(b, rs, false, &got, &below, &above) == 0 &&
 		       got.s <= rs && got.e >= re;
-		if (same && got.s == rs) {
-			vma_edge(b, rs, true, &edge);
-			same = vma_edge_same(&edge, &below0) ||
-			       edge.err == -ENOENT ||
-			       (!edge.err && !vma_pieces(&edge.v, &got));
-		}
-		if (same && got.e == re) {
-			vma_edge(b, re, false, &edge);
-			same = vma_edge_same(&edge, &above0) ||
-			       edge.err == -ENOENT ||
-			       (!edge.err && !vma_pieces(&got, &edge.v));
-		}
+		if (same && got.s == rs)
+			same = vma_edge_same(&below, &below0) ||
+			       below.err == -ENOENT ||
+			       (!below.err && !vma_pieces(&below.v, &got));
+		if (same && got.e == re)
+			same = vma_edge_same(&above, &above0) ||
+			       above.err == -ENOENT ||
+			       (!above.err && !vma_pieces(&got, &above.v));
 		/* Even after a failed check: the next lookup needs it. */
 		busy = settle(b);
 		same = same && !busy;
@@ -2143,13 +2313,15 @@ static int uffd_watch(struct ummu_backend *n, uint64_t start, uint64_t end,
 		if (live && same)
 			continue;
 		/* Undo what the registration may have cut, then look again. */
-		unregister_inside(b, rs, re);
+		repaired = unregister_inside(b, rs, re, &below0, &above0);
 		b->layout_changes++;
 		/*
 		 * What is left of it may still be registered: reap() decides.
 		 * (Not live: the reader retired it, it is on its way there.)
 		 */
-		if (live)
+		if (live && repaired)
+			free(r);
+		else if (live)
 			limbo_append(b, r);
 		if (busy) {
 			say(why, len, "watch(0x%" PRIx64 ", 0x%" PRIx64 "): EAGAIN, %s",

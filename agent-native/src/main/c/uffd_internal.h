@@ -29,7 +29,10 @@ struct uffd_stats {
 	unsigned long long idle_batches;	/* ... that hit no watch */
 	unsigned long long settle_waits;	/* watch() saw events in flight */
 	unsigned long long settle_giveups;	/* watch() refused: 5 s of events in flight */
-	/* watch() saw the layout change under its registration: undone */
+	/*
+	 * watch() undid a registration and looked again: the layout changed
+	 * under it, an event retired it meanwhile, or settle() gave up
+	 */
 	unsigned long long layout_changes;
 	const void *core;	/* identifies the shared core */
 };

@@ -1516,6 +1516,279 @@ static void test_register_race(void)
 		register_race(&cases[i], 850 + i);
 }
 
+/*
+ * The cases below are further interleavings of another thread's mapping
+ * changes with watch()'s lookup and registration, each run at one point by
+ * a hook (uffd_wrap.c) in place of that thread. They check what the other
+ * thread must be able to rely on (its new mapping is not split, so its
+ * mremap() works) and what the watch must (it sees the unmap of its
+ * pages). Pages of a 64-page area x.
+ */
+static char *race2_x;
+
+/*
+ * [n0, n1) of x, another thread's mapping, is (part of) one VMA, and its
+ * owner's mremap() of it works; the moved copy is unmapped again.
+ */
+static void expect_not_split(const char *what, int n0, int n1)
+{
+	char *n = race2_x + n0 * pg, *t, *m;
+	size_t len = (size_t)(n1 - n0) * pg;
+	uint64_t vs = 0, ve = 0;
+
+	vma_of(n, &vs, &ve);
+	ok(vs <= A(n) && ve >= A(n) + len,
+	   "%s: the new mapping [%d, %d) is not split: its VMA is [%" PRId64 ", %" PRId64 ")",
+	   what, n0, n1, (int64_t)(vs - A(race2_x)) / pg,
+	   (int64_t)(ve - A(race2_x)) / pg);
+	t = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	m = mremap(n, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, t);
+	ok(m == t, "%s: its owner's mremap() of it works (%s)", what,
+	   m == MAP_FAILED ? strerror(errno) : "moved");
+	munmap(t, len);
+	ops->read(b, ev, 256);
+	ops->read(b, ev, 256);
+}
+
+/* Unmapping the watched pages [w0, w1) of x reports them to the watch. */
+static void expect_watch_sees_unmap(const char *what, uint64_t cookie,
+				    int w0, int w1)
+{
+	uint64_t c0 = counter();
+
+	munmap(race2_x + w0 * pg, (size_t)(w1 - w0) * pg);
+	expect_one(what, cookie, HINT | CAUSE_UNMAP, A(race2_x) + w0 * pg,
+		   A(race2_x) + w1 * pg, c0);
+}
+
+/* Another thread unmaps [32, 40) and maps N = [32, 48). */
+static void merged_neighbour_hook(uint64_t start, uint64_t len)
+{
+	(void)start;
+	(void)len;
+	munmap(race2_x + 32 * pg, 8 * pg);
+	mmap(race2_x + 32 * pg, 16 * pg, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+}
+
+/*
+ * The registration merges with a registered neighbour and cuts a new
+ * mapping at the other edge. L = [0, 16) is watched (registered); V =
+ * [16, 40) next to it is looked up for a watch at [16, 24). Before the
+ * registration of [16, 40) another thread replaces V's [32, 40) by N =
+ * [32, 48), which merges with the rest of V. The registration cuts N at
+ * 40, and the kernel merges L with the registered part: one VMA [0, 40),
+ * which the undo cannot unregister whole (L's watch relies on L) and, left
+ * as it was, the next lookup takes as the layout to check against.
+ */
+static void test_register_race_merged_neighbour(void)
+{
+	const char *what = "registration merged with a watched neighbour";
+	char *x = map(64);
+	int r;
+
+	munmap(x + 16 * pg, 48 * pg);
+	race2_x = x;
+	r = watch(x + 8 * pg, x + 16 * pg, 860);
+	ok(r == 0, "%s: watch L [0, 16): %s", what, why);
+	ok(mmap(x + 16 * pg, 24 * pg, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) ==
+	   x + 16 * pg, "%s: V [16, 40) mapped next to it", what);
+	atomic_store(&uffd_before_register, merged_neighbour_hook);
+	r = watch(x + 16 * pg, x + 24 * pg, 861);
+	atomic_store(&uffd_before_register, NULL);
+	ok(r == 0, "%s: watch in V works: %s", what, why);
+	expect_not_split(what, 32, 48);
+	expect_watch_sees_unmap(what, 861, 16, 24);
+	ops->unwatch(b, 860);
+	ops->unwatch(b, 861);
+	munmap(x, 64 * pg);
+	ops->read(b, ev, 256);
+	ok(uw_vmas() == 0, "%s: nothing left registered (%d)", what, uw_vmas());
+}
+
+/* Another thread unmaps [32, 48) and maps N = [40, 56). */
+static void stale_watch_hook(uint64_t start, uint64_t len)
+{
+	(void)start;
+	(void)len;
+	munmap(race2_x + 32 * pg, 16 * pg);
+	mmap(race2_x + 40 * pg, 16 * pg, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+}
+
+/*
+ * A watch whose mapping was unmapped (reported, not yet unwatched, as
+ * between a free and the agent's unwatch) overlaps the piece the
+ * registration cut off. O = [40, 48) was watched and unmapped; V =
+ * [16, 48) is mapped over it and looked up for a watch at [16, 32). Before
+ * the registration of [16, 48) another thread replaces V's [32, 48) by
+ * N = [40, 56); the registration cuts N at 48. The registered piece
+ * [40, 48) is under the old watch, but nothing of O is registered any more:
+ * the old watch relies on nothing there, and the undo must take it back.
+ */
+static void test_register_race_stale_watch(void)
+{
+	const char *what = "cut piece under a watch of an unmapped range";
+	char *x = map(64), *z = map(1);
+	int r;
+
+	race2_x = x;
+	ok(watch(z, z + 1, 862) == 0, "%s: a watch elsewhere", what);
+	munmap(x, 40 * pg);
+	munmap(x + 48 * pg, 16 * pg);
+	r = watch(x + 40 * pg, x + 48 * pg, 863);
+	ok(r == 0, "%s: watch O [40, 48): %s", what, why);
+	munmap(x + 40 * pg, 8 * pg);	/* reported; watch 863 stays */
+	ops->read(b, ev, 256);
+	ok(mmap(x + 16 * pg, 32 * pg, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) ==
+	   x + 16 * pg, "%s: V [16, 48) mapped over it", what);
+	x[16 * pg] = 1;
+	atomic_store(&uffd_before_register, stale_watch_hook);
+	r = watch(x + 16 * pg, x + 32 * pg, 864);
+	atomic_store(&uffd_before_register, NULL);
+	ok(r == 0, "%s: watch in V works: %s", what, why);
+	expect_not_split(what, 40, 56);
+	expect_watch_sees_unmap(what, 864, 16, 32);
+	ops->unwatch(b, 863);
+	ops->unwatch(b, 864);
+	ops->unwatch(b, 862);
+	munmap(x, 64 * pg);
+	munmap(z, pg);
+	ops->read(b, ev, 256);
+	ok(uw_vmas() == 0, "%s: nothing left registered (%d)", what, uw_vmas());
+}
+
+/*
+ * Another thread, right after the registration: unmaps what was registered
+ * (the kernel sends UNMAP) and maps a new range with the same bounds (not
+ * registered).
+ */
+static void replace_registered_hook(uint64_t start, uint64_t len)
+{
+	void *p = (void *)(uintptr_t)start;
+
+	munmap(p, len);
+	/*
+	 * munmap() returns once the reader has read the UNMAP; let it also
+	 * process it (a read of nothing waits for that) before the backend
+	 * goes on, as a reader that is quicker than the watching thread does.
+	 */
+	ops->read(b, ev, 0);
+	mmap(p, len, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+}
+
+/*
+ * Between UFFDIO_REGISTER and whatever watch() does next, the registered
+ * VMA is unmapped and replaced by one with the same bounds: the layout
+ * looks unchanged, so only the UNMAP tells, and it must find the region
+ * the registration is for. A watch that trusted the layout would return 0
+ * on pages that are not registered, and their unmap would go unseen.
+ */
+static void test_unmap_after_register(void)
+{
+	const char *what = "registered VMA replaced right after the registration";
+	char *x = map(16);
+	int r;
+
+	race2_x = x;
+	x[0] = 1;
+	atomic_store(&uffd_after_register, replace_registered_hook);
+	r = watch(x + 4 * pg, x + 8 * pg, 865);
+	atomic_store(&uffd_after_register, NULL);
+	ok(r == 0, "%s: watch works: %s", what, why);
+	ok(uw_at(x + 4 * pg), "%s: the new mapping is registered", what);
+	ops->read(b, ev, 256);
+	expect_watch_sees_unmap(what, 865, 4, 8);
+	ops->unwatch(b, 865);
+	munmap(x, 16 * pg);
+	ops->read(b, ev, 256);
+	ok(uw_vmas() == 0, "%s: nothing left registered (%d)", what, uw_vmas());
+}
+
+/* Another thread unmaps [8, 24) and maps N = [8, 24) read-write. */
+static void same_bounds_hook(uint64_t start, uint64_t len)
+{
+	(void)start;
+	(void)len;
+	munmap(race2_x + 8 * pg, 16 * pg);
+	mmap(race2_x + 8 * pg, 16 * pg, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+}
+
+/*
+ * The piece cut off has exactly the bounds of the VMA that was there
+ * before, but is another mapping. X = [8, 16) read-only, V = [16, 40)
+ * read-write, looked up for a watch at [32, 40). Before the registration
+ * of [16, 40) another thread replaces [8, 24) by N = [8, 24) read-write,
+ * which merges with the rest of V; the registration cuts N at 16, and N's
+ * lower piece [8, 16) has X's bounds. Only its protection tells.
+ */
+static void test_register_race_same_bounds(void)
+{
+	const char *what = "cut piece with the bounds of the old neighbour";
+	char *x = map(64);
+	int r;
+
+	race2_x = x;
+	munmap(x, 8 * pg);
+	munmap(x + 40 * pg, 24 * pg);
+	mprotect(x + 8 * pg, 8 * pg, PROT_READ);
+	x[32 * pg] = 1;
+	atomic_store(&uffd_before_register, same_bounds_hook);
+	r = watch(x + 32 * pg, x + 40 * pg, 866);
+	atomic_store(&uffd_before_register, NULL);
+	ok(r == 0, "%s: watch works: %s", what, why);
+	expect_not_split(what, 8, 24);
+	expect_watch_sees_unmap(what, 866, 32, 40);
+	ops->unwatch(b, 866);
+	munmap(x, 64 * pg);
+	ops->read(b, ev, 256);
+	ok(uw_vmas() == 0, "%s: nothing left registered (%d)", what, uw_vmas());
+}
+
+/*
+ * mremap(MREMAP_DONTUNMAP) moves the pages but leaves the old range mapped
+ * and, in the kernel, registered; it sends REMAP and no UNMAP. The region
+ * retires, but it is not gone: what it registered is still there and must
+ * be unregistered once no watch needs it (a backend that took a REMAP for
+ * an unmap would forget it, registered until close).
+ */
+static void test_remap_dontunmap(void)
+{
+	const char *what = "mremap(MREMAP_DONTUNMAP)";
+	char *p = map_guarded(4), *t = map_guarded(4), *m;
+	uint64_t c0;
+	int r;
+
+	memset(p, 1, 4 * pg);
+	r = watch(p + 100, p + 3 * pg, 867);
+	ok(r == 0, "%s: watch: %s", what, why);
+	c0 = counter();
+	m = mremap(p, 4 * pg, 4 * pg,
+		   MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, t);
+	if (m == MAP_FAILED) {
+		skip(what, strerror(errno));
+		ops->unwatch(b, 867);
+		munmap(p - pg, 6 * pg);
+		munmap(t - pg, 6 * pg);
+		return;
+	}
+	expect_one(what, 867, HINT | CAUSE_REMAP, A(p) + 100, A(p) + 3 * pg,
+		   c0);
+	diag("%s: old range still registered: %s", what,
+	     uw_at(p) ? "yes" : "no");
+	ops->unwatch(b, 867);
+	ok(uw_vmas() == 0,
+	   "%s: once unwatched, neither the old range nor the new one is left registered (%d)",
+	   what, uw_vmas());
+	munmap(p - pg, 6 * pg);
+	munmap(t - pg, 6 * pg);
+	ops->read(b, ev, 256);
+}
+
 static void test_close_releases(void)
 {
 	char *p = map(16);
@@ -1582,6 +1855,11 @@ int main(void)
 	test_last_unwatch_cleans();
 	test_no_split_of_watched_vma();
 	test_register_race();
+	test_register_race_merged_neighbour();
+	test_register_race_stale_watch();
+	test_unmap_after_register();
+	test_register_race_same_bounds();
+	test_remap_dontunmap();
 	test_two_notifiers();
 	test_close_releases();
 	ok(atomic_load(&uffd_reader_calls) == 0,

@@ -595,7 +595,7 @@ static void report(void)
 	diag("records %ld, drains %ld, madvise %ld, mremap %ld, watch churn %ld",
 	     atomic_load(&records), atomic_load(&drains),
 	     atomic_load(&madvises), atomic_load(&remaps), atomic_load(&churns));
-	diag("events read (= counter bumps) %llu, of which hit no watch %llu; watch() waited out events in flight %llu times, gave up %llu; found the layout changed under its registration %llu times",
+	diag("events read (= counter bumps) %llu, of which hit no watch %llu; watch() waited out events in flight %llu times, gave up %llu; undid a registration and looked again %llu times (layout changed, region retired meanwhile, or gave up)",
 	     st.batches, st.idle_batches, st.settle_waits, st.settle_giveups,
 	     st.layout_changes);
 }

@@ -13,7 +13,9 @@
  * kernel; 0 passes it through. uffd_before_register, when set, runs once
  * just before the next UFFDIO_REGISTER reaches the kernel (and is cleared),
  * so a test can change the address space between the backend's VMA lookup
- * and its registration, as another thread may.
+ * and its registration, as another thread may; uffd_after_register runs
+ * once right after the kernel returned from it (whatever it returned), so a
+ * test can act between the registration and whatever the backend does next.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -30,6 +32,7 @@
 atomic_int uffd_reader_calls;
 atomic_int uffd_wp_probe_fault;
 void (*_Atomic uffd_before_register)(uint64_t start, uint64_t len);
+void (*_Atomic uffd_after_register)(uint64_t start, uint64_t len);
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t m);
@@ -95,7 +98,8 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 {
 	va_list ap;
 	void *arg;
-	int f;
+	void (*after)(uint64_t, uint64_t);
+	int f, ret, e;
 
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
@@ -115,5 +119,16 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 		errno = f;
 		return -1;
 	}
-	return __real_ioctl(fd, req, arg);
+	if (req != UFFDIO_REGISTER)
+		return __real_ioctl(fd, req, arg);
+	ret = __real_ioctl(fd, req, arg);
+	e = errno;
+	after = atomic_exchange(&uffd_after_register, NULL);
+	if (after) {
+		const struct uffdio_register *reg = arg;
+
+		after(reg->range.start, reg->range.len);
+	}
+	errno = e;	/* the hook's calls must not change what the caller sees */
+	return ret;
 }

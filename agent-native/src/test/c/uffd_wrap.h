@@ -11,5 +11,7 @@ extern atomic_int uffd_reader_calls;
 extern atomic_int uffd_wp_probe_fault;
 /* Runs once before the next UFFDIO_REGISTER reaches the kernel, then clears. */
 extern void (*_Atomic uffd_before_register)(uint64_t start, uint64_t len);
+/* Runs once right after the next UFFDIO_REGISTER returned, then clears. */
+extern void (*_Atomic uffd_after_register)(uint64_t start, uint64_t len);
 
 #endif /* UFFD_WRAP_H */
