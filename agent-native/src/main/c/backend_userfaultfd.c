@@ -128,12 +128,13 @@
  * from before the bump until the record is queued, ops->read waits for an
  * odd value to change before it looks, and the generation its LAST reports
  * is the counter loaded before that wait (uffd_read() says why). So the
- * counter moves once per event the reader reads. The price: an event that hits no watch (an unmap or
- * madvise in the unwatched part of a registered VMA, the UNMAP that follows
- * an mremap's REMAP) still moved it: a false positive, which costs the
- * caller one drain that finds nothing. Unmaps of memory we never registered
- * send no event and leave the counter alone. uffd_stress checks, for every
- * unmap of a watched range, that the counter had moved when munmap returned.
+ * counter moves once per event the reader reads. The price: an event that
+ * hits no watch (an unmap or madvise in the unwatched part of a registered
+ * VMA, the UNMAP that follows an mremap's REMAP) still moved it: a false
+ * positive, which costs the caller one drain that finds nothing. Unmaps of
+ * memory we never registered send no event and leave the counter alone.
+ * uffd_stress checks, for every unmap of a watched range, that the counter
+ * had moved when munmap returned.
  *
  * The region tree can lag the kernel: munmap() removes the VMA and drops
  * mmap_lock before it queues its event, so a new mapping at the same address
