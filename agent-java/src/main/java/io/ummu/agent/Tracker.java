@@ -8,7 +8,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
 import io.ummu.BufferEvent;
@@ -25,8 +24,10 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * <h2>Threads</h2>
  * The hooks ({@link #allocated}, {@link #releasing}, {@link #released}) run
  * on application threads, on the Reference Handler thread and in Cleaners.
- * They only append a record to a lock-free multi-producer queue (a
- * {@code compareAndSet} of the tail) and, if the dispatcher sleeps, unpark it: no lock, no
+ * They only append a record to a multi-producer queue of preallocated
+ * primitive slots ({@link RecordQueue}: one atomic add, plain stores, one
+ * release store; no object unless the dispatcher is a whole ring behind) and, if
+ * the dispatcher sleeps, unpark it: no lock, no
  * blocking, no direct buffer, no call into native code, nothing that can
  * throw except an OutOfMemoryError, which the bridge swallows. Because a hook
  * never calls anything that could allocate a direct buffer, there is no
@@ -48,8 +49,8 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * taken as one batch. Only after {@link #IDLE_ROUNDS} rounds in a row that
  * found nothing does it set {@link #sleeping} and park without a timeout;
  * from then on the next record unparks it (Dekker: the dispatcher stores
- * {@code sleeping} then reads the tail, a producer swaps the tail then reads
- * {@code sleeping}, all volatile, so at least one sees the other and no
+ * {@code sleeping} then reads the queue's producer index, a producer adds to
+ * that index then reads {@code sleeping}, all volatile, so at least one sees the other and no
  * record is left behind). The first records after such a quiet spell, and a
  * flush, are finished without lingering. Kernel events wake the dispatcher
  * directly (the notifier's waiter thread unparks it whatever it is doing).
@@ -87,10 +88,10 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * </ul>
  */
 final class Tracker extends UmmuHooks {
-    private static final int OP_ALLOC = 0;
-    private static final int OP_BEGIN = 1;
-    private static final int OP_END = 2;
-    private static final int OP_FLUSH = 3;
+    private static final int OP_ALLOC = RecordQueue.OP_ALLOC;
+    private static final int OP_BEGIN = RecordQueue.OP_BEGIN;
+    private static final int OP_END = RecordQueue.OP_END;
+    private static final int OP_FLUSH = RecordQueue.OP_FLUSH;
 
     private static final BufferKind[] KINDS = BufferKind.values();
 
@@ -115,60 +116,34 @@ final class Tracker extends UmmuHooks {
     static final int BEHIND_RECORDS = 256;
 
     /**
-     * Records queued but not yet taken beyond which an allocating thread
-     * yields (up to {@link #MAX_YIELDS} times) so that a dispatcher starved
-     * of CPU can catch up: without it, a thread allocating in a tight loop on
-     * a loaded machine can queue records faster than the dispatcher gets
-     * to run, and the queue grows without bound (64 Ki records are about
-     * 4 MiB). Only the allocation hook yields: release hooks run on the
-     * Reference Handler and in Cleaners, which must never be held up.
+     * Slots of the record queue (each 40 bytes: 640 KiB). A round of the
+     * dispatcher takes a few thousand records at most while it keeps up (one
+     * {@link #LINGER_NANOS} of a thread allocating in a tight loop); beyond a
+     * full ring, records still go in, as objects (see {@link RecordQueue}).
      */
-    static final long BACKLOG_LIMIT = 1L << 16;
-    static final int MAX_YIELDS = 100;
+    static final int QUEUE_CAPACITY = 1 << 14;
 
     /**
-     * A queued hook call; also the queue's node. A release record is only
-     * this (40 bytes): most records are releases, and each one is allocated
-     * on the thread that frees the buffer.
+     * Records queued but not yet taken beyond which an allocating thread
+     * yields (up to {@link #MAX_YIELDS} times, until the backlog is half this)
+     * so that a dispatcher starved of CPU can catch up: without it, a thread
+     * allocating in a tight loop on a loaded machine can queue records faster
+     * than the dispatcher gets to run, and the queue grows without bound. The
+     * ring's size: a thread that yields here is what keeps the queue from
+     * spilling into objects. Only the allocation hook yields: release hooks run on the
+     * Reference Handler and in Cleaners, which must never be held up.
      */
-    static class Rec {
-        final int op;
-        final int kind;
-        final long address;
-        volatile Rec next;
-        /** Position in the queue: the previous record's plus one (written before the record is published). */
-        long seq;
+    static final long BACKLOG_LIMIT = QUEUE_CAPACITY;
+    static final int MAX_YIELDS = 100;
 
-        Rec(int op, int kind, long address) {
-            this.op = op;
-            this.kind = kind;
-            this.address = address;
-        }
-    }
-
-    /** OP_ALLOC: what the Entry will say about the buffer. */
-    static final class AllocRec extends Rec {
-        final long size;
+    /** The {@code ref} of an allocation record whose stack was sampled (otherwise the ref is the thread's name). */
+    static final class Sampled {
         final String thread;
-        final long time;
         final StackTraceElement[] stack;
 
-        AllocRec(int kind, long address, long size, String thread, long time, StackTraceElement[] stack) {
-            super(OP_ALLOC, kind, address);
-            this.size = size;
+        Sampled(String thread, StackTraceElement[] stack) {
             this.thread = thread;
-            this.time = time;
             this.stack = stack;
-        }
-    }
-
-    /** OP_FLUSH: counted down when every earlier record has been delivered. */
-    static final class FlushRec extends Rec {
-        final CountDownLatch latch;
-
-        FlushRec(CountDownLatch latch) {
-            super(OP_FLUSH, 0, 0);
-            this.latch = latch;
         }
     }
 
@@ -181,17 +156,14 @@ final class Tracker extends UmmuHooks {
     private final Thread dispatcher;
     private volatile boolean stopping;
 
-    // The queue: producers swap the tail, the dispatcher follows next links from head.
-    private final AtomicReference<Rec> tail;
-    private Rec head;
+    /** The hooks' records; the dispatcher is its one consumer. */
+    final RecordQueue queue = new RecordQueue(QUEUE_CAPACITY);
     /**
      * Set by the dispatcher before it parks without a timeout, read by
      * producers after they enqueue (Dekker: both volatile); the producer that
      * clears it unparks. False while it runs or lingers: then nobody unparks it.
      */
     private volatile boolean sleeping;
-    /** seq of the last record the dispatcher took; stored once per batch. */
-    private volatile long takenSeq;
     private static final java.lang.invoke.VarHandle SLEEPING;
 
     static {
@@ -212,6 +184,10 @@ final class Tracker extends UmmuHooks {
     /** Set while applying a batch: its ends include a flush, or a watched buffer's release. */
     private boolean flushTaken;
     private boolean endsNeedDrain;
+    /** The releases (their Entry) and flushes (their latch) taken in this round, in queue order. */
+    private List<Object> ends = new ArrayList<>();
+    /** Hands the queue's records to {@link #apply}. */
+    private final RecordQueue.Sink applier = this::apply;
     /** Counted here, published to {@link #stats} once per round and before a flush completes. */
     private long trackedCount;
     private long releasedCount;
@@ -241,9 +217,6 @@ final class Tracker extends UmmuHooks {
         }
         this.minSize = options.minSize;
         this.stackSampling = options.stackSampling;
-        Rec stub = new Rec(OP_FLUSH, 0, 0);
-        this.head = stub;
-        this.tail = new AtomicReference<>(stub);
         this.dispatcher = new Thread(this::dispatchLoop, "ummu-buffers");
         this.dispatcher.setDaemon(true);
     }
@@ -285,20 +258,18 @@ final class Tracker extends UmmuHooks {
         if (size < minSize || size <= 0) {
             return;
         }
-        StackTraceElement[] stack = null;
+        Object ref = Thread.currentThread().getName();
         if (stackSampling > 0 && sampleCounter.getAndIncrement() % stackSampling == 0) {
-            stack = trim(new Throwable().getStackTrace());
+            ref = new Sampled((String) ref, trim(new Throwable().getStackTrace()));
         }
-        Rec r = new AllocRec(kind, address, size, Thread.currentThread().getName(), System.currentTimeMillis(),
-                stack);
-        enqueue(r);
-        if (r.seq - takenSeq > BACKLOG_LIMIT) {
-            yieldToDispatcher(r.seq);
+        long seq = enqueue(OP_ALLOC, kind, address, size, System.currentTimeMillis(), ref);
+        if (seq - queue.lvConsumerIndex() >= BACKLOG_LIMIT) {
+            yieldToDispatcher(seq);
         }
     }
 
     private void yieldToDispatcher(long seq) {
-        for (int i = 0; i < MAX_YIELDS && seq - takenSeq > BACKLOG_LIMIT / 2 && !stopping; i++) {
+        for (int i = 0; i < MAX_YIELDS && seq - queue.lvConsumerIndex() >= BACKLOG_LIMIT / 2 && !stopping; i++) {
             Thread.yield();
         }
     }
@@ -306,14 +277,14 @@ final class Tracker extends UmmuHooks {
     @Override
     protected void releasing(int kind, long address) {
         if (kind >= 0 && kind < KINDS.length && kindEnabled[kind] && Thread.currentThread() != dispatcher) {
-            enqueue(new Rec(OP_BEGIN, kind, address));
+            enqueue(OP_BEGIN, kind, address, 0, 0, null);
         }
     }
 
     @Override
     protected void released(int kind, long address) {
         if (kind >= 0 && kind < KINDS.length && kindEnabled[kind] && Thread.currentThread() != dispatcher) {
-            enqueue(new Rec(OP_END, kind, address));
+            enqueue(OP_END, kind, address, 0, 0, null);
         }
     }
 
@@ -326,23 +297,19 @@ final class Tracker extends UmmuHooks {
         return java.util.Arrays.copyOfRange(st, i, st.length);
     }
 
-    private void enqueue(Rec r) {
-        // A CAS rather than getAndSet, so that seq is written before the record
-        // is published: the next producer reads it from the tail it replaces.
-        // Lock-free: a failed CAS means another producer's record went in.
-        Rec prev;
-        do {
-            prev = tail.get();
-            r.seq = prev.seq + 1;
-        } while (!tail.compareAndSet(prev, r));
-        prev.next = r;
-        // One producer wakes it; the others do not queue up behind it in
-        // unpark while the woken dispatcher waits for a core. Safe: before it
-        // next parks without a timeout, the dispatcher sets sleeping again and
-        // then reads the tail, which by then includes this record.
+    private long enqueue(int op, int kind, long address, long size, long time, Object ref) {
+        long seq = queue.offer(op, kind, address, size, time, ref);
+        // The offer's atomic add is volatile: the load of sleeping below cannot
+        // move before it (Dekker with the dispatcher's store of sleeping and
+        // load of the producer index). One producer wakes it; the others do
+        // not queue up behind it in unpark while the woken dispatcher waits for
+        // a core. Safe: before it next parks without a timeout, the dispatcher
+        // sets sleeping again and then reads the producer index, which by then
+        // counts this record.
         if (sleeping && SLEEPING.compareAndSet(this, true, false)) {
             LockSupport.unpark(dispatcher);
         }
+        return seq;
     }
 
     // ------------------------------------------------------------ public view
@@ -364,7 +331,7 @@ final class Tracker extends UmmuHooks {
             return false; // from a listener: would wait for itself
         }
         CountDownLatch latch = new CountDownLatch(1);
-        enqueue(new FlushRec(latch));
+        enqueue(OP_FLUSH, 0, 0, 0, 0, latch);
         LockSupport.unpark(dispatcher); // a flush does not wait out the linger
         return latch.await(timeoutNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
     }
@@ -378,8 +345,7 @@ final class Tracker extends UmmuHooks {
 
     private void dispatchLoop() {
         List<Invalidation> kernel = new ArrayList<>();
-        // The releases (their Entry) and flushes (their Rec) to finish, in queue order.
-        List<Object> ends = new ArrayList<>();
+        // The releases (their Entry) and flushes (their latch) taken in the previous round.
         List<Object> endsPrevious = new ArrayList<>();
         boolean kernelBroken = false;
         boolean drainNext = false;
@@ -400,7 +366,7 @@ final class Tracker extends UmmuHooks {
                 }
                 flushTaken = false;
                 endsNeedDrain = false;
-                int records = takeRecords(ends); // (2) + (3)
+                int records = queue.drain(applier); // (2) + (3)
                 fresh.drain(publish); // end of (3): still live, so watched
                 for (Invalidation inv : kernel) { // (4)
                     classify(inv);
@@ -424,7 +390,7 @@ final class Tracker extends UmmuHooks {
                     LockSupport.parkNanos(this, LINGER_NANOS); // producers do not unpark: a batch gathers
                 } else {
                     sleeping = true;
-                    if (tail.get() == head && !stopping) {
+                    if (queue.isEmpty() && !stopping) {
                         LockSupport.park(this);
                     }
                     sleeping = false;
@@ -439,74 +405,46 @@ final class Tracker extends UmmuHooks {
     }
 
     /**
-     * Step (2): takes at least every record whose enqueue began before this
-     * call. A producer swaps the tail first and links its record to the
-     * previous one a moment later; until it does, the records queued after
-     * it by other threads are out of reach. Stopping at such a gap would
-     * leave a RELEASING record behind while the kernel event of the release
-     * it announces is already in hand, and the buffer's own unmap would then
-     * be classified as DANGLING. So wait for the links up to the tail seen
-     * now: each missing one is a single store away (the producer holds no
-     * lock and cannot block in between).
+     * Steps (2) and (3), one record: {@link RecordQueue#drain} hands over at
+     * least every record whose enqueue began before the round started, in
+     * the order they were queued. Taking all of those matters: stopping short
+     * would leave a RELEASING record behind while the kernel event of the
+     * release it announces is already in hand (1), and the buffer's own unmap
+     * would then be classified as DANGLING.
      */
-    private int takeRecords(List<Object> ends) {
-        Rec last = tail.get();
-        Rec h = head; // the field is stored once per batch, not once per record
-        boolean caughtUp = h == last;
-        int records = 0;
-        int spins = 0;
-        try {
-            for (;;) {
-                Rec r = h.next;
-                if (r == null) {
-                    if (caughtUp) {
-                        return records;
-                    }
-                    if (++spins < 1000) {
-                        Thread.onSpinWait();
-                    } else {
-                        Thread.yield(); // the producer was descheduled between its two steps
-                    }
-                    continue;
-                }
-                h = r; // taken before it is applied: a record whose apply throws is not applied twice
-                apply(r, ends);
-                records++;
-                if (r == last) {
-                    caughtUp = true;
-                }
-            }
-        } finally {
-            head = h;
-            takenSeq = h.seq;
-        }
-    }
-
-    private void apply(Rec r, List<Object> ends) {
-        switch (r.op) {
+    private void apply(int op, int kind, long address, long size, long time, Object ref) {
+        switch (op) {
             case OP_ALLOC: {
-                AllocRec a = (AllocRec) r;
-                Entry e = new Entry(nextId++, KINDS[a.kind], a.address, a.size, a.thread, a.time, a.stack);
-                fresh.put(r.address, e); // a newer allocation at the same address supersedes, as in live
+                String thread;
+                StackTraceElement[] stack;
+                if (ref instanceof Sampled) {
+                    thread = ((Sampled) ref).thread;
+                    stack = ((Sampled) ref).stack;
+                } else {
+                    thread = (String) ref;
+                    stack = null;
+                }
+                Entry e = new Entry(nextId++, KINDS[kind], address, size, thread, time, stack);
+                fresh.put(address, e); // a newer allocation at the same address supersedes, as in live
                 trackedCount++;
                 break;
             }
             case OP_BEGIN: {
-                Entry e = fresh.get(r.address);
+                Entry e = fresh.get(address);
                 boolean inBatch = e != null;
                 if (!inBatch) {
-                    e = live.get(r.address);
+                    e = live.get(address);
                 }
-                if (e != null && e.kind.ordinal() == r.kind) {
+                if (e != null && e.kind.ordinal() == kind) {
                     if (inBatch) {
-                        fresh.remove(r.address);
+                        fresh.remove(address);
                     } else {
-                        live.remove(r.address);
+                        live.remove(address);
                     }
                     e.setStateRelease(Entry.RELEASING);
-                    Entry first = releasing.get(r.address);
+                    Entry first = releasing.get(address);
                     if (first == null) {
-                        releasing.put(r.address, e);
+                        releasing.put(address, e);
                     } else {
                         while (first.nextReleasing != null) {
                             first = first.nextReleasing;
@@ -519,14 +457,14 @@ final class Tracker extends UmmuHooks {
             case OP_END: {
                 // Resolved now, not when finished: records are applied in queue
                 // order, so the oldest releasing buffer is the same either way.
-                Entry e = releasing.get(r.address);
+                Entry e = releasing.get(address);
                 if (e == null) {
                     break; // not tracked: allocated before the agent, too small, or another kind
                 }
                 if (e.nextReleasing == null) {
-                    releasing.remove(r.address);
+                    releasing.remove(address);
                 } else {
-                    releasing.put(r.address, e.nextReleasing);
+                    releasing.put(address, e.nextReleasing);
                     e.nextReleasing = null;
                 }
                 // Its watch is final: one set when its allocation's batch was published,
@@ -540,7 +478,7 @@ final class Tracker extends UmmuHooks {
             case OP_FLUSH:
                 flushTaken = true;
                 endsNeedDrain = true;
-                ends.add(r);
+                ends.add(ref);
                 break;
             default:
                 break;
@@ -585,9 +523,9 @@ final class Tracker extends UmmuHooks {
     }
 
     private void finish(Object o) {
-        if (o instanceof FlushRec) {
+        if (o instanceof CountDownLatch) {
             publishCounts();
-            ((FlushRec) o).latch.countDown();
+            ((CountDownLatch) o).countDown();
             return;
         }
         Entry e = (Entry) o;

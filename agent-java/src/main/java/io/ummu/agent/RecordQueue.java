@@ -1,0 +1,259 @@
+package io.ummu.agent;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * The tracker's hook records: a multi-producer, single-consumer queue of
+ * preallocated primitive slots, so that a hook call allocates nothing and a
+ * backlog of records is not something the garbage collector has to copy.
+ *
+ * <h2>Protocol</h2>
+ * Every record gets a sequence number from one {@code getAndAdd} of the
+ * producer index (wait-free: a producer never retries, never waits). Record
+ * {@code s} belongs in slot {@code s & mask}; each slot has a sequence word
+ * that says what the slot holds (the scheme of Vyukov's bounded queue):
+ * <pre>
+ *   sequence[i] == s              free for record s (the consumer took s - capacity)
+ *   sequence[i] == s + 1          holds record s (the producer wrote it, then stored this with release)
+ * </pre>
+ * A producer that finds its slot free writes the record's fields with plain
+ * stores and publishes them with a release store of the sequence word; the
+ * consumer reads the word with an acquire load, then the fields, then frees
+ * the slot for the next lap with a release store (so its reads come before
+ * the next producer's writes).
+ *
+ * <p>A producer whose slot is still occupied (the consumer is a whole lap,
+ * {@code capacity} records, behind) must not wait: the release hooks run on
+ * the Reference Handler and in Cleaners. It pushes the record as an object
+ * onto an overflow stack instead, with its sequence number. The consumer takes
+ * records strictly in sequence order, from the slot or, when the slot does
+ * not hold it, from the overflow; so records come out in the order their
+ * sequence numbers were taken, whichever way each one went. That order is
+ * all the tracker needs: a record whose offer returned before another's began
+ * has the smaller number.
+ *
+ * <p>Between taking its number and publishing, a producer holds no lock but
+ * can be descheduled; the consumer then waits for that one record (it has to:
+ * the records after it may depend on it), spinning briefly, then yielding.
+ *
+ * <p>Ordering in names, as JCTools does: {@code lv} volatile (or acquire)
+ * load, {@code so} ordered (release) store, {@code lp}/{@code sp} plain,
+ * {@code xadd} atomic add.
+ */
+final class RecordQueue {
+    static final int OP_ALLOC = 0;
+    static final int OP_BEGIN = 1;
+    static final int OP_END = 2;
+    static final int OP_FLUSH = 3;
+
+    /** Receives the records in sequence order; called on the consumer thread only. */
+    interface Sink {
+        void accept(int op, int kind, long address, long size, long time, Object ref);
+    }
+
+    private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
+
+    /*
+     * The two indexes live in one array, 128 bytes apart and away from the
+     * array header, so that producers (which add to the producer index) and
+     * the consumer (which stores the consumer index once per drain) do not
+     * invalidate each other's cache line on every record.
+     */
+    private static final int PRODUCER = 16;
+    private static final int CONSUMER = 32;
+    private final long[] indexes = new long[48];
+
+    private final int capacity;
+    private final int mask;
+    private final long[] sequence;
+    private final int[] opKind;
+    private final long[] address;
+    private final long[] size;
+    private final long[] time;
+    private final Object[] ref;
+
+    /** Records whose slot was occupied: a Treiber stack, pushed by producers, emptied by the consumer. */
+    private final AtomicReference<Overflow> overflowTop = new AtomicReference<>();
+    /** Consumer-confined: overflowed records taken off the stack, by sequence number + 1 (keys are non-zero). */
+    private final AddressMap<Overflow> overflowed = new AddressMap<>();
+    /** Consumer-confined: the next sequence number to take. */
+    private long next;
+    /** Records that went through the overflow; written by the consumer, read by anyone (tests, diagnostics). */
+    private volatile long overflowCount;
+
+    private static final class Overflow {
+        final long seq;
+        final int opKind;
+        final long address;
+        final long size;
+        final long time;
+        final Object ref;
+        Overflow below;
+
+        Overflow(long seq, int opKind, long address, long size, long time, Object ref) {
+            this.seq = seq;
+            this.opKind = opKind;
+            this.address = address;
+            this.size = size;
+            this.time = time;
+            this.ref = ref;
+        }
+    }
+
+    /** @param capacity slots, a power of two, at least 2 */
+    RecordQueue(int capacity) {
+        if (capacity < 2 || Integer.bitCount(capacity) != 1) {
+            throw new IllegalArgumentException("capacity: " + capacity + " is not a power of two >= 2");
+        }
+        this.capacity = capacity;
+        this.mask = capacity - 1;
+        this.sequence = new long[capacity];
+        this.opKind = new int[capacity];
+        this.address = new long[capacity];
+        this.size = new long[capacity];
+        this.time = new long[capacity];
+        this.ref = new Object[capacity];
+        for (int i = 0; i < capacity; i++) {
+            sequence[i] = i;
+        }
+        // Publishes the initial sequence words to producers on other threads
+        // (the queue is handed to them through a volatile field anyway).
+        VarHandle.releaseFence();
+    }
+
+    int capacity() {
+        return capacity;
+    }
+
+    // ----------------------------------------------------------- producers
+
+    /**
+     * Appends a record; any thread, never waits, never fails (but for an
+     * OutOfMemoryError on the overflow path). {@code kind} is 0..255.
+     *
+     * @return the record's sequence number
+     */
+    long offer(int op, int kind, long addr, long sz, long t, Object r) {
+        long s = xaddProducerIndex();
+        int i = (int) s & mask;
+        int ok = op | (kind << 8);
+        if (lvSequence(i) == s) {
+            opKind[i] = ok;
+            address[i] = addr;
+            size[i] = sz;
+            time[i] = t;
+            ref[i] = r;
+            soSequence(i, s + 1);
+        } else {
+            // The consumer has not taken record s - capacity yet: a full lap behind.
+            Overflow o = new Overflow(s, ok, addr, sz, t, r);
+            Overflow top;
+            do {
+                top = overflowTop.get();
+                o.below = top;
+            } while (!overflowTop.compareAndSet(top, o));
+        }
+        return s;
+    }
+
+    /** Sequence numbers taken so far (the next record's number). */
+    long lvProducerIndex() {
+        return (long) LONGS.getVolatile(indexes, PRODUCER);
+    }
+
+    /** Sequence numbers the consumer has finished taking (the next one it will take). */
+    long lvConsumerIndex() {
+        return (long) LONGS.getVolatile(indexes, CONSUMER);
+    }
+
+    long overflowCount() {
+        return overflowCount;
+    }
+
+    private long xaddProducerIndex() {
+        return (long) LONGS.getAndAdd(indexes, PRODUCER, 1L);
+    }
+
+    private long lvSequence(int i) {
+        return (long) LONGS.getAcquire(sequence, i);
+    }
+
+    private void soSequence(int i, long v) {
+        LONGS.setRelease(sequence, i, v);
+    }
+
+    // ------------------------------------------------------------ consumer
+
+    /** Consumer only: true if no record has been offered that it has not taken. */
+    boolean isEmpty() {
+        return lvProducerIndex() == next;
+    }
+
+    /**
+     * Consumer only: takes, in sequence order, every record whose number was
+     * taken before this call (so at least every offer that returned before
+     * it), handing each to {@code sink}. A record is taken before it is handed
+     * over: if {@code sink} throws, that record is not handed over again.
+     *
+     * @return the number of records taken
+     */
+    int drain(Sink sink) {
+        long limit = lvProducerIndex();
+        long start = next;
+        long s = start;
+        int spins = 0;
+        try {
+            while (s < limit) {
+                int i = (int) s & mask;
+                if (lvSequence(i) == s + 1) {
+                    int ok = opKind[i];
+                    long a = address[i];
+                    long sz = size[i];
+                    long t = time[i];
+                    Object r = ref[i];
+                    ref[i] = null; // a flush latch or a sampled stack: not kept alive by the ring
+                    soSequence(i, s + capacity);
+                    s++;
+                    spins = 0;
+                    sink.accept(ok & 0xff, ok >>> 8, a, sz, t, r);
+                    continue;
+                }
+                Overflow o = takeOverflow(s);
+                if (o == null) {
+                    // Its producer has taken the number but not yet published the record.
+                    if (++spins < 1000) {
+                        Thread.onSpinWait();
+                    } else {
+                        Thread.yield();
+                    }
+                    continue;
+                }
+                // The producer of s found the slot occupied and never wrote it; the
+                // consumer has since taken s - capacity, so the slot is free for s:
+                // hand it on to s + capacity.
+                soSequence(i, s + capacity);
+                s++;
+                spins = 0;
+                overflowCount++;
+                sink.accept(o.opKind & 0xff, o.opKind >>> 8, o.address, o.size, o.time, o.ref);
+            }
+        } finally {
+            next = s;
+            LONGS.setRelease(indexes, CONSUMER, s);
+        }
+        return (int) (s - start);
+    }
+
+    private Overflow takeOverflow(long s) {
+        Overflow o = overflowed.remove(s + 1);
+        if (o != null) {
+            return o;
+        }
+        for (Overflow p = overflowTop.getAndSet(null); p != null; p = p.below) {
+            overflowed.put(p.seq + 1, p);
+        }
+        return overflowed.remove(s + 1);
+    }
+}
