@@ -65,13 +65,25 @@ final class RecordQueue {
     private static final int CONSUMER = 32;
     private final long[] indexes = new long[48];
 
+    /*
+     * A slot is four longs in one array, 32 bytes, two slots to a cache line:
+     *
+     *   slots[4i]      sequence word (see above)
+     *   slots[4i + 1]  time << 16 | kind << 8 | op   (time: ms since the epoch, or anything below 2^47 in size)
+     *   slots[4i + 2]  address
+     *   slots[4i + 3]  size
+     *
+     * One array of slots, not one array per field: a record written by a
+     * producer is read by the consumer on another core, and back again for
+     * the next lap, so each line a record touches is a cache miss on both
+     * sides. The reference (a thread's name, a flush latch) is the one field
+     * that cannot live in a long; it has an array of its own, written only
+     * by the records that carry one.
+     */
+    private static final int SLOT_SHIFT = 2;
     private final int capacity;
     private final int mask;
-    private final long[] sequence;
-    private final int[] opKind;
-    private final long[] address;
-    private final long[] size;
-    private final long[] time;
+    private final long[] slots;
     private final Object[] ref;
 
     /** Records whose slot was occupied: a Treiber stack, pushed by producers, emptied by the consumer. */
@@ -85,19 +97,17 @@ final class RecordQueue {
 
     private static final class Overflow {
         final long seq;
-        final int opKind;
+        final long word;
         final long address;
         final long size;
-        final long time;
         final Object ref;
         Overflow below;
 
-        Overflow(long seq, int opKind, long address, long size, long time, Object ref) {
+        Overflow(long seq, long word, long address, long size, Object ref) {
             this.seq = seq;
-            this.opKind = opKind;
+            this.word = word;
             this.address = address;
             this.size = size;
-            this.time = time;
             this.ref = ref;
         }
     }
@@ -109,14 +119,10 @@ final class RecordQueue {
         }
         this.capacity = capacity;
         this.mask = capacity - 1;
-        this.sequence = new long[capacity];
-        this.opKind = new int[capacity];
-        this.address = new long[capacity];
-        this.size = new long[capacity];
-        this.time = new long[capacity];
+        this.slots = new long[capacity << SLOT_SHIFT];
         this.ref = new Object[capacity];
         for (int i = 0; i < capacity; i++) {
-            sequence[i] = i;
+            slots[i << SLOT_SHIFT] = i;
         }
         // Publishes the initial sequence words to producers on other threads
         // (the queue is handed to them through a volatile field anyway).
@@ -131,24 +137,28 @@ final class RecordQueue {
 
     /**
      * Appends a record; any thread, never waits, never fails (but for an
-     * OutOfMemoryError on the overflow path). {@code kind} is 0..255.
+     * OutOfMemoryError on the overflow path). {@code op} and {@code kind}
+     * are 0..255, {@code t} is below 2^47 in magnitude (a time in ms), and
+     * {@code r} null unless the record needs it.
      *
      * @return the record's sequence number
      */
     long offer(int op, int kind, long addr, long sz, long t, Object r) {
         long s = xaddProducerIndex();
         int i = (int) s & mask;
-        int ok = op | (kind << 8);
-        if (lvSequence(i) == s) {
-            opKind[i] = ok;
-            address[i] = addr;
-            size[i] = sz;
-            time[i] = t;
-            ref[i] = r;
-            soSequence(i, s + 1);
+        int at = i << SLOT_SHIFT;
+        long word = (t << 16) | ((kind & 0xff) << 8) | (op & 0xff);
+        if (lvSequence(at) == s) {
+            slots[at + 1] = word;
+            slots[at + 2] = addr;
+            slots[at + 3] = sz;
+            if (r != null) {
+                ref[i] = r;
+            }
+            soSequence(at, s + 1);
         } else {
             // The consumer has not taken record s - capacity yet: a full lap behind.
-            Overflow o = new Overflow(s, ok, addr, sz, t, r);
+            Overflow o = new Overflow(s, word, addr, sz, r);
             Overflow top;
             do {
                 top = overflowTop.get();
@@ -176,12 +186,12 @@ final class RecordQueue {
         return (long) LONGS.getAndAdd(indexes, PRODUCER, 1L);
     }
 
-    private long lvSequence(int i) {
-        return (long) LONGS.getAcquire(sequence, i);
+    private long lvSequence(int at) {
+        return (long) LONGS.getAcquire(slots, at);
     }
 
-    private void soSequence(int i, long v) {
-        LONGS.setRelease(sequence, i, v);
+    private void soSequence(int at, long v) {
+        LONGS.setRelease(slots, at, v);
     }
 
     // ------------------------------------------------------------ consumer
@@ -207,17 +217,21 @@ final class RecordQueue {
         try {
             while (s < limit) {
                 int i = (int) s & mask;
-                if (lvSequence(i) == s + 1) {
-                    int ok = opKind[i];
-                    long a = address[i];
-                    long sz = size[i];
-                    long t = time[i];
+                int at = i << SLOT_SHIFT;
+                if (lvSequence(at) == s + 1) {
+                    long word = slots[at + 1];
+                    long a = slots[at + 2];
+                    long sz = slots[at + 3];
                     Object r = ref[i];
-                    ref[i] = null; // a flush latch or a sampled stack: not kept alive by the ring
-                    soSequence(i, s + capacity);
+                    if (r != null) {
+                        // Producers write a reference only when a record has one: the
+                        // slot's must be null for the next record that has none.
+                        ref[i] = null;
+                    }
+                    soSequence(at, s + capacity);
                     s++;
                     spins = 0;
-                    sink.accept(ok & 0xff, ok >>> 8, a, sz, t, r);
+                    sink.accept((int) word & 0xff, ((int) word >>> 8) & 0xff, a, sz, word >> 16, r);
                     continue;
                 }
                 Overflow o = takeOverflow(s);
@@ -233,11 +247,11 @@ final class RecordQueue {
                 // The producer of s found the slot occupied and never wrote it; the
                 // consumer has since taken s - capacity, so the slot is free for s:
                 // hand it on to s + capacity.
-                soSequence(i, s + capacity);
+                soSequence(at, s + capacity);
                 s++;
                 spins = 0;
                 overflowCount++;
-                sink.accept(o.opKind & 0xff, o.opKind >>> 8, o.address, o.size, o.time, o.ref);
+                sink.accept((int) o.word & 0xff, ((int) o.word >>> 8) & 0xff, o.address, o.size, o.word >> 16, o.ref);
             }
         } finally {
             next = s;

@@ -164,6 +164,20 @@ final class Tracker extends UmmuHooks {
      * clears it unparks. False while it runs or lingers: then nobody unparks it.
      */
     private volatile boolean sleeping;
+    /**
+     * The wall clock (ms since the epoch) as read by the dispatcher at the
+     * start of its latest round, or 0 while it sleeps without a timeout. The
+     * allocation hook stamps a buffer with this instead of calling
+     * {@code System.currentTimeMillis()}, which costs 20-40 ns (more under a
+     * hypervisor, a system call on some): as much as the rest of the hook.
+     * While the dispatcher runs or lingers it starts a round at least every
+     * {@link #LINGER_NANOS} plus the park's slack, so the stamp is at most
+     * that much earlier than the allocation (longer only while the dispatcher
+     * waits for a core). It stores 0 before it does anything that can take
+     * long (system calls to watch and unwatch, listeners) and before it
+     * sleeps, and a hook that reads 0 reads the clock itself.
+     */
+    private volatile long roundMillis;
     private static final java.lang.invoke.VarHandle SLEEPING;
 
     static {
@@ -262,7 +276,11 @@ final class Tracker extends UmmuHooks {
         if (stackSampling > 0 && sampleCounter.getAndIncrement() % stackSampling == 0) {
             ref = new Sampled((String) ref, trim(new Throwable().getStackTrace()));
         }
-        long seq = enqueue(OP_ALLOC, kind, address, size, System.currentTimeMillis(), ref);
+        long now = roundMillis;
+        if (now == 0) {
+            now = System.currentTimeMillis();
+        }
+        long seq = enqueue(OP_ALLOC, kind, address, size, now, ref);
         if (seq - queue.lvConsumerIndex() >= BACKLOG_LIMIT) {
             yieldToDispatcher(seq);
         }
@@ -353,6 +371,7 @@ final class Tracker extends UmmuHooks {
         int idleRounds = 0;
         while (!stopping) {
             try {
+                roundMillis = System.currentTimeMillis();
                 kernel.clear();
                 if (!kernelBroken) {
                     try {
@@ -367,6 +386,14 @@ final class Tracker extends UmmuHooks {
                 flushTaken = false;
                 endsNeedDrain = false;
                 int records = queue.drain(applier); // (2) + (3)
+                // What follows can take long: watch and unwatch are system calls,
+                // listeners are the application's code. Meanwhile the hooks read
+                // the clock themselves rather than take a stamp that keeps aging.
+                boolean slow = !fresh.isEmpty() || !kernel.isEmpty()
+                        || !endsPrevious.isEmpty() && (drainNext || !AgentRuntime.LISTENERS.isEmpty());
+                if (slow) {
+                    roundMillis = 0;
+                }
                 fresh.drain(publish); // end of (3): still live, so watched
                 for (Invalidation inv : kernel) { // (4)
                     classify(inv);
@@ -375,6 +402,9 @@ final class Tracker extends UmmuHooks {
                     finish(o);
                 }
                 endsPrevious.clear();
+                if (slow) {
+                    roundMillis = System.currentTimeMillis();
+                }
                 publishCounts();
                 List<Object> t = endsPrevious;
                 endsPrevious = ends;
@@ -389,6 +419,7 @@ final class Tracker extends UmmuHooks {
                 } else if (idleRounds < IDLE_ROUNDS) {
                     LockSupport.parkNanos(this, LINGER_NANOS); // producers do not unpark: a batch gathers
                 } else {
+                    roundMillis = 0; // stale from now on: hooks read the clock
                     sleeping = true;
                     if (queue.isEmpty() && !stopping) {
                         LockSupport.park(this);

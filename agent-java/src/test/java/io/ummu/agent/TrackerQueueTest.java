@@ -56,4 +56,55 @@ class TrackerQueueTest {
             t.stop();
         }
     }
+
+    /**
+     * The allocation hook takes its time stamp from the dispatcher's latest
+     * round instead of the clock: the stamp must never come from before the
+     * allocation by more than a round, in particular not from a round long
+     * past while the dispatcher slept.
+     */
+    @Test
+    void allocationTimeIsNotTakenFromASleepingDispatchersLastRound() throws Exception {
+        Tracker t = new Tracker(Options.parse("", Map.of(), new Properties()), new KernelSource.JvmOnly());
+        t.start();
+        try {
+            long before = System.currentTimeMillis();
+            t.allocated(0, 0x10000000L, 4096);
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush");
+            long after = System.currentTimeMillis();
+            long stamp = allocatedAt(t, 0x10000000L);
+            // While it runs or lingers, the stamp is from its latest round: not
+            // later than the allocation, earlier by a round (generous bound here:
+            // the dispatcher may wait for a core on a loaded machine).
+            assertTrue(stamp <= after && stamp >= before - 10_000,
+                    "stamp " + stamp + " outside [" + (before - 10_000) + ", " + after + "]");
+
+            // Idle rounds, then it sleeps without a timeout.
+            java.lang.reflect.Field sleeping = Tracker.class.getDeclaredField("sleeping");
+            sleeping.setAccessible(true);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!sleeping.getBoolean(t) && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertTrue(sleeping.getBoolean(t), "the dispatcher went to sleep");
+            Thread.sleep(1_100); // its last round's stamp is now over a second old
+            long before2 = System.currentTimeMillis();
+            t.allocated(0, 0x20000000L, 4096);
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush");
+            long stamp2 = allocatedAt(t, 0x20000000L);
+            assertTrue(stamp2 >= before2 && stamp2 <= System.currentTimeMillis(),
+                    "allocated while the dispatcher slept: stamp " + stamp2 + ", clock before " + before2);
+        } finally {
+            t.stop();
+        }
+    }
+
+    private static long allocatedAt(Tracker t, long address) {
+        for (Entry e : t.liveBuffers()) {
+            if (e.address() == address) {
+                return e.allocatedAtMillis();
+            }
+        }
+        throw new AssertionError("no live buffer at 0x" + Long.toHexString(address) + " in " + t.liveBuffers());
+    }
 }
