@@ -12,20 +12,20 @@ import java.util.concurrent.atomic.AtomicReference;
  * <h2>Protocol</h2>
  * Every record gets a sequence number from one {@code getAndAdd} of the
  * producer index (wait-free: a producer never retries, never waits). Record
- * {@code s} belongs in slot {@code s & mask}; each slot has a sequence word
- * that says what the slot holds (the scheme of Vyukov's bounded queue):
- * <pre>
- *   sequence[i] == s              free for record s (the consumer took s - capacity)
- *   sequence[i] == s + 1          holds record s (the producer wrote it, then stored this with release)
- * </pre>
- * A producer that finds its slot free writes the record's fields with plain
- * stores and publishes them with a release store of the sequence word; the
- * consumer reads the word with an acquire load, then the fields, then frees
- * the slot for the next lap with a release store (so its reads come before
- * the next producer's writes).
+ * {@code s} belongs in slot {@code s & mask}. The slot is the producer's to
+ * write once the consumer has taken record {@code s - capacity}, which the
+ * producer learns from the consumer index (a volatile load; the consumer
+ * stores it with release order after reading the records below it, every
+ * {@link #PUBLISH_EVERY} records and at the end of a drain). The producer
+ * writes the fields with plain stores and publishes them with a release
+ * store of the slot's sequence word, {@code s + 1}; the consumer reads that
+ * word with an acquire load, then the fields. The consumer never writes a
+ * slot: a line that only the producers write and the consumer only reads
+ * moves between cores once per lap instead of twice, and the hook that
+ * writes it waits for that less often.
  *
  * <p>A producer whose slot is still occupied (the consumer is a whole lap,
- * {@code capacity} records, behind) must not wait: the release hooks run on
+ * {@code capacity} records, behind, or has not said yet that it is not) must not wait: the release hooks run on
  * the Reference Handler and in Cleaners. It pushes the record as an object
  * onto an overflow stack instead, with its sequence number. The consumer takes
  * records strictly in sequence order, from the slot or, when the slot does
@@ -55,6 +55,11 @@ final class RecordQueue {
 
     private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
 
+    /** Records the consumer takes between two stores of its index, within a drain. */
+    static final int PUBLISH_EVERY = 256;
+
+    private static final long HAS_REF = 1L << 15;
+
     /*
      * The two indexes live in one array, 128 bytes apart and away from the
      * array header, so that producers (which add to the producer index) and
@@ -68,8 +73,9 @@ final class RecordQueue {
     /*
      * A slot is four longs in one array, 32 bytes, two slots to a cache line:
      *
-     *   slots[4i]      sequence word (see above)
-     *   slots[4i + 1]  time << 16 | kind << 8 | op   (time: ms since the epoch, or anything below 2^47 in size)
+     *   slots[4i]      sequence word: s + 1 once it holds record s (0: never written)
+     *   slots[4i + 1]  time << 16 | hasRef << 15 | kind << 8 | op
+     *                  (time: ms since the epoch, or anything below 2^47 in size)
      *   slots[4i + 2]  address
      *   slots[4i + 3]  size
      *
@@ -121,9 +127,6 @@ final class RecordQueue {
         this.mask = capacity - 1;
         this.slots = new long[capacity << SLOT_SHIFT];
         this.ref = new Object[capacity];
-        for (int i = 0; i < capacity; i++) {
-            slots[i << SLOT_SHIFT] = i;
-        }
         // Publishes the initial sequence words to producers on other threads
         // (the queue is handed to them through a volatile field anyway).
         VarHandle.releaseFence();
@@ -137,8 +140,8 @@ final class RecordQueue {
 
     /**
      * Appends a record; any thread, never waits, never fails (but for an
-     * OutOfMemoryError on the overflow path). {@code op} and {@code kind}
-     * are 0..255, {@code t} is below 2^47 in magnitude (a time in ms), and
+     * OutOfMemoryError on the overflow path). {@code op} is 0..255,
+     * {@code kind} 0..127, {@code t} below 2^47 in magnitude (a time in ms),
      * {@code r} null unless the record needs it.
      *
      * @return the record's sequence number
@@ -147,8 +150,8 @@ final class RecordQueue {
         long s = xaddProducerIndex();
         int i = (int) s & mask;
         int at = i << SLOT_SHIFT;
-        long word = (t << 16) | ((kind & 0xff) << 8) | (op & 0xff);
-        if (lvSequence(at) == s) {
+        long word = (t << 16) | (r != null ? HAS_REF : 0) | ((kind & 0x7f) << 8) | (op & 0xff);
+        if (s - capacity < lvConsumerIndex()) {
             slots[at + 1] = word;
             slots[at + 2] = addr;
             slots[at + 3] = sz;
@@ -180,6 +183,10 @@ final class RecordQueue {
 
     long overflowCount() {
         return overflowCount;
+    }
+
+    private void soConsumerIndex(long s) {
+        LONGS.setRelease(indexes, CONSUMER, s);
     }
 
     private long xaddProducerIndex() {
@@ -222,16 +229,22 @@ final class RecordQueue {
                     long word = slots[at + 1];
                     long a = slots[at + 2];
                     long sz = slots[at + 3];
-                    Object r = ref[i];
-                    if (r != null) {
-                        // Producers write a reference only when a record has one: the
-                        // slot's must be null for the next record that has none.
-                        ref[i] = null;
+                    Object r = null;
+                    if ((word & HAS_REF) != 0) {
+                        r = ref[i];
+                        if (!(r instanceof String)) {
+                            // A flush latch or a sampled stack is not kept alive by the
+                            // ring; a thread's name, in most records, is left for the
+                            // next lap to overwrite (one write fewer to a shared line).
+                            ref[i] = null;
+                        }
                     }
-                    soSequence(at, s + capacity);
                     s++;
                     spins = 0;
-                    sink.accept((int) word & 0xff, ((int) word >>> 8) & 0xff, a, sz, word >> 16, r);
+                    if ((s & (PUBLISH_EVERY - 1)) == 0) {
+                        soConsumerIndex(s);
+                    }
+                    sink.accept((int) word & 0xff, ((int) word >>> 8) & 0x7f, a, sz, word >> 16, r);
                     continue;
                 }
                 Overflow o = takeOverflow(s);
@@ -244,18 +257,18 @@ final class RecordQueue {
                     }
                     continue;
                 }
-                // The producer of s found the slot occupied and never wrote it; the
-                // consumer has since taken s - capacity, so the slot is free for s:
-                // hand it on to s + capacity.
-                soSequence(at, s + capacity);
+                // The producer of s found the slot occupied and never wrote it.
                 s++;
                 spins = 0;
                 overflowCount++;
-                sink.accept((int) o.word & 0xff, ((int) o.word >>> 8) & 0xff, o.address, o.size, o.word >> 16, o.ref);
+                if ((s & (PUBLISH_EVERY - 1)) == 0) {
+                    soConsumerIndex(s);
+                }
+                sink.accept((int) o.word & 0xff, ((int) o.word >>> 8) & 0x7f, o.address, o.size, o.word >> 16, o.ref);
             }
         } finally {
             next = s;
-            LONGS.setRelease(indexes, CONSUMER, s);
+            soConsumerIndex(s);
         }
         return (int) (s - start);
     }

@@ -59,14 +59,14 @@ class RecordQueueTest {
         for (int round = 0; round < 1000; round++) {
             int batch = round % 5;
             for (int k = 0; k < batch; k++, n++) {
-                assertEquals(n, q.offer((int) (n % 4), (int) (n % 256), 0x7f0000000000L + n, n * 7, -n, "r" + n));
+                assertEquals(n, q.offer((int) (n % 4), (int) (n % 128), 0x7f0000000000L + n, n * 7, -n, "r" + n));
             }
             List<Got> got = drainAll(q);
             assertEquals(batch, got.size(), "round " + round);
             for (Got g : got) {
                 long m = taken++;
                 assertEquals(m % 4, g.op, "op of " + m);
-                assertEquals(m % 256, g.kind, "kind of " + m);
+                assertEquals(m % 128, g.kind, "kind of " + m);
                 assertEquals(0x7f0000000000L + m, g.address, "address of " + m);
                 assertEquals(m * 7, g.size, "size of " + m);
                 assertEquals(-m, g.time, "time of " + m);
