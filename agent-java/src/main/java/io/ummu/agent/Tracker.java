@@ -85,6 +85,16 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * still delivered (one round later, like every release), and a round that
  * finishes only such releases needs no forced drain. This is the common case
  * of a short-lived buffer, and it costs no kernel operation at all.</li>
+ * <li>A buffer is watched one round after the round that took its allocation
+ * (it is in the registry from that first round on), if it is still live
+ * then. Watching at the end of its first round would watch every buffer
+ * whose allocation fell just before a round's cut and its release just
+ * after: with buffers allocated and freed in a stream, about one per round,
+ * each costing a watch, an unwatch and a forced drain (tens of µs with
+ * userfaultfd) for a buffer that lived a microsecond. A buffer whose
+ * RELEASING arrives by the end of the next round is never watched. The
+ * flush still covers it: a flush is finished one round after it was
+ * taken, after that round has watched what the flush's round published.</li>
  * </ul>
  */
 final class Tracker extends UmmuHooks {
@@ -116,24 +126,27 @@ final class Tracker extends UmmuHooks {
     static final int BEHIND_RECORDS = 256;
 
     /**
-     * Slots of the record queue (each 40 bytes: 640 KiB). A round of the
-     * dispatcher takes a few thousand records at most while it keeps up (one
-     * {@link #LINGER_NANOS} of a thread allocating in a tight loop); beyond a
-     * full ring, records still go in, as objects (see {@link RecordQueue}).
+     * Slots of the record queue (32 bytes each plus a 4-byte reference: 1.1 MiB).
+     * A round of the dispatcher takes a few thousand records while it keeps up
+     * (one {@link #LINGER_NANOS} of a thread allocating 4 KiB buffers in a tight
+     * loop); 32 Ki records are 3 ms of that loop, about a scheduler time slice
+     * on a busy machine. Beyond a full ring records still go in, as objects
+     * (see {@link RecordQueue}).
      */
-    static final int QUEUE_CAPACITY = 1 << 14;
+    static final int QUEUE_CAPACITY = 1 << 15;
 
     /**
      * Records queued but not yet taken beyond which an allocating thread
      * yields (up to {@link #MAX_YIELDS} times, until the backlog is half this)
      * so that a dispatcher starved of CPU can catch up: without it, a thread
      * allocating in a tight loop on a loaded machine can queue records faster
-     * than the dispatcher gets to run, and the queue grows without bound. The
-     * ring's size: a thread that yields here is what keeps the queue from
-     * spilling into objects. Only the allocation hook yields: release hooks run on the
+     * than the dispatcher gets to run, and the queue grows without bound.
+     * Twice the ring: a yield is a system call on the allocating thread, so
+     * it comes only after the ring has filled and records have begun to
+     * spill into objects. Only the allocation hook yields: release hooks run on the
      * Reference Handler and in Cleaners, which must never be held up.
      */
-    static final long BACKLOG_LIMIT = QUEUE_CAPACITY;
+    static final long BACKLOG_LIMIT = 2L * QUEUE_CAPACITY;
     static final int MAX_YIELDS = 100;
 
     /** The {@code ref} of an allocation record whose stack was sampled (otherwise the ref is the thread's name). */
@@ -191,8 +204,10 @@ final class Tracker extends UmmuHooks {
     // Dispatcher-confined state.
     /** Buffers that outlived the batch that allocated them; read by any thread. */
     private final Map<Long, Entry> live = new ConcurrentHashMap<>(); // written by the dispatcher only
-    /** Buffers allocated in the batch being applied; published to live (and watched) at its end. */
+    /** Buffers allocated in the batch being applied; published to live at its end. */
     private final AddressMap<Entry> fresh = new AddressMap<>();
+    /** Buffers the previous round published: watched at the end of this round's step (3) if still live. */
+    private final List<Entry> young = new ArrayList<>();
     /** The oldest releasing buffer at each address, later ones chained by Entry.nextReleasing. */
     private final AddressMap<Entry> releasing = new AddressMap<>();
     /** Set while applying a batch: its ends include a flush, or a watched buffer's release. */
@@ -389,12 +404,13 @@ final class Tracker extends UmmuHooks {
                 // What follows can take long: watch and unwatch are system calls,
                 // listeners are the application's code. Meanwhile the hooks read
                 // the clock themselves rather than take a stamp that keeps aging.
-                boolean slow = !fresh.isEmpty() || !kernel.isEmpty()
+                boolean slow = !young.isEmpty() || !kernel.isEmpty()
                         || !endsPrevious.isEmpty() && (drainNext || !AgentRuntime.LISTENERS.isEmpty());
                 if (slow) {
                     roundMillis = 0;
                 }
-                fresh.drain(publish); // end of (3): still live, so watched
+                watchSurvivors(); // end of (3): the previous round's buffers, if still live
+                fresh.drain(publish); // and this round's, into the registry
                 for (Invalidation inv : kernel) { // (4)
                     classify(inv);
                 }
@@ -518,13 +534,34 @@ final class Tracker extends UmmuHooks {
 
     /**
      * End of step (3): the buffers allocated in this batch and still live
-     * (still in {@link #fresh}) join the registry and are watched; those
-     * already releasing never do.
+     * (still in {@link #fresh}) join the registry, to be watched by the next
+     * round if they are still live then; those already releasing never do.
      */
     private final java.util.function.Consumer<Entry> publish = e -> {
         live.put(e.address, e);
-        watch(e);
+        young.add(e);
     };
+
+    /**
+     * Watches the buffers the previous round published that are still live:
+     * still the registry's buffer at their address (not releasing, not
+     * superseded by a later allocation there).
+     */
+    private void watchSurvivors() {
+        if (young.isEmpty()) {
+            return;
+        }
+        try {
+            for (int i = 0, n = young.size(); i < n; i++) {
+                Entry e = young.get(i);
+                if (live.get(e.address) == e) {
+                    watch(e);
+                }
+            }
+        } finally {
+            young.clear();
+        }
+    }
 
     private void watch(Entry e) {
         if (!source.isKernel()) {
