@@ -314,6 +314,21 @@ final class Tracker extends UmmuHooks {
         }
     }
 
+    /**
+     * The release sites that know the size (direct and mapped buffers): a
+     * buffer the allocation hook dropped (too small, or of a kind not tracked)
+     * costs its release nothing either, not even a record.
+     */
+    @Override
+    protected boolean releasing(int kind, long address, long size) {
+        if (size < minSize || size <= 0 || kind < 0 || kind >= KINDS.length || !kindEnabled[kind]
+                || Thread.currentThread() == dispatcher) {
+            return false;
+        }
+        enqueue(OP_BEGIN, kind, address, 0, 0, null);
+        return true;
+    }
+
     @Override
     protected void released(int kind, long address) {
         if (kind >= 0 && kind < KINDS.length && kindEnabled[kind] && Thread.currentThread() != dispatcher) {

@@ -1,6 +1,7 @@
 package io.ummu.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
@@ -94,6 +95,39 @@ class TrackerQueueTest {
             long stamp2 = allocatedAt(t, 0x20000000L);
             assertTrue(stamp2 >= before2 && stamp2 <= System.currentTimeMillis(),
                     "allocated while the dispatcher slept: stamp " + stamp2 + ", clock before " + before2);
+        } finally {
+            t.stop();
+        }
+    }
+
+    /**
+     * Direct and mapped buffers' release sites pass the size: a buffer the
+     * allocation hook dropped (below minSize) must cost its release no record
+     * (the woven code then skips the RELEASED hook too), a tracked one must
+     * still be released.
+     */
+    @Test
+    void releasesOfBuffersBelowMinSizeQueueNothingAndTrackedOnesStillFinish() throws Exception {
+        Tracker t = new Tracker(Options.parse("minSize=64k", Map.of(), new Properties()), new KernelSource.JvmOnly());
+        long small = 0x30000000L;
+        long big = 0x40000000L;
+        t.allocated(0, small, 4096);
+        assertEquals(0, t.queue.lvProducerIndex(), "allocation below minSize queued");
+        assertFalse(t.releasing(0, small, 4096), "release below minSize reported as tracked");
+        assertEquals(0, t.queue.lvProducerIndex(), "release below minSize queued");
+        assertFalse(t.releasing(3, small, 1 << 20), "release of a kind not tracked (jni) reported as tracked");
+        assertEquals(0, t.queue.lvProducerIndex());
+
+        t.allocated(0, big, 1 << 20);
+        assertTrue(t.releasing(0, big, 1 << 20), "release of a tracked buffer");
+        t.released(0, big);
+        assertEquals(3, t.queue.lvProducerIndex(), "allocation, releasing, released");
+        t.start();
+        try {
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush");
+            assertEquals(1, t.stats.tracked, "tracked");
+            assertEquals(1, t.stats.released, "released");
+            assertEquals(0, t.liveCount(), "live");
         } finally {
             t.stop();
         }
