@@ -94,8 +94,17 @@ final class RecordQueue {
 
     /** Records whose slot was occupied: a Treiber stack, pushed by producers, emptied by the consumer. */
     private final AtomicReference<Overflow> overflowTop = new AtomicReference<>();
-    /** Consumer-confined: overflowed records taken off the stack, by sequence number + 1 (keys are non-zero). */
-    private final AddressMap<Overflow> overflowed = new AddressMap<>();
+    /**
+     * Consumer-confined: overflowed records taken off the stack, in ascending
+     * sequence order. A producer pushes right after taking its number, so the
+     * stack, reversed, is nearly always in order already: appending is O(1),
+     * and a backlog that spills into objects costs the consumer little more
+     * per record than the ring does (a hash map here made the consumer slower
+     * than the producer once behind, and it never caught up).
+     */
+    private final java.util.ArrayDeque<Overflow> pending = new java.util.ArrayDeque<>();
+    /** Consumer-confined: the rare overflowed record that came off the stack out of order, by sequence number + 1. */
+    private final AddressMap<Overflow> stragglers = new AddressMap<>();
     /** Consumer-confined: the next sequence number to take. */
     private long next;
     /** Records that went through the overflow; written by the consumer, read by anyone (tests, diagnostics). */
@@ -274,13 +283,41 @@ final class RecordQueue {
     }
 
     private Overflow takeOverflow(long s) {
-        Overflow o = overflowed.remove(s + 1);
+        Overflow o = takeTaken(s);
         if (o != null) {
             return o;
         }
-        for (Overflow p = overflowTop.getAndSet(null); p != null; p = p.below) {
-            overflowed.put(p.seq + 1, p);
+        Overflow top = overflowTop.getAndSet(null);
+        if (top == null) {
+            return null;
         }
-        return overflowed.remove(s + 1);
+        // Reverse the stack into push order, then file each record.
+        Overflow first = null;
+        while (top != null) {
+            Overflow below = top.below;
+            top.below = first;
+            first = top;
+            top = below;
+        }
+        for (Overflow p = first; p != null; ) {
+            Overflow next = p.below;
+            p.below = null;
+            Overflow last = pending.peekLast();
+            if (last == null || p.seq > last.seq) {
+                pending.addLast(p);
+            } else {
+                stragglers.put(p.seq + 1, p);
+            }
+            p = next;
+        }
+        return takeTaken(s);
+    }
+
+    private Overflow takeTaken(long s) {
+        Overflow head = pending.peekFirst();
+        if (head != null && head.seq == s) {
+            return pending.pollFirst();
+        }
+        return stragglers.isEmpty() ? null : stragglers.remove(s + 1);
     }
 }

@@ -141,12 +141,12 @@ final class Tracker extends UmmuHooks {
      * so that a dispatcher starved of CPU can catch up: without it, a thread
      * allocating in a tight loop on a loaded machine can queue records faster
      * than the dispatcher gets to run, and the queue grows without bound.
-     * Twice the ring: a yield is a system call on the allocating thread, so
-     * it comes only after the ring has filled and records have begun to
-     * spill into objects. Only the allocation hook yields: release hooks run on the
+     * The ring's size: records beyond it spill into objects (garbage, and
+     * slower for the dispatcher to take), so a full ring is the point to let
+     * the dispatcher catch up. Only the allocation hook yields: release hooks run on the
      * Reference Handler and in Cleaners, which must never be held up.
      */
-    static final long BACKLOG_LIMIT = 2L * QUEUE_CAPACITY;
+    static final long BACKLOG_LIMIT = QUEUE_CAPACITY;
     static final int MAX_YIELDS = 100;
 
     /** The {@code ref} of an allocation record whose stack was sampled (otherwise the ref is the thread's name). */
