@@ -16,11 +16,12 @@ class TrackerQueueTest {
     void concurrentProducersNumberEveryRecordOnceAndNothingIsLostPastTheBacklogLimit() throws Exception {
         Tracker t = new Tracker(Options.parse("", Map.of(), new Properties()), new KernelSource.JvmOnly());
         int threads = 4;
-        int perThread = 10_000; // 3 records each: 120 000 queued, past BACKLOG_LIMIT
+        int perThread = 4_000; // 3 records each: 48 000 queued, past BACKLOG_LIMIT and the ring
+        // (each allocation past the limit pauses up to about 1 ms: kept to a few thousand)
         Thread[] ts = new Thread[threads];
         for (int k = 0; k < threads; k++) {
             long base = 0x100000000L * (k + 1);
-            // The dispatcher is not started yet: the allocation hook must yield a
+            // The dispatcher is not started yet: the allocation hook must pause a
             // bounded number of times and return, never wait for it.
             ts[k] = new Thread(() -> {
                 for (int i = 0; i < perThread; i++) {
