@@ -63,8 +63,8 @@ final class RecordQueue {
     /*
      * The two indexes live in one array, 128 bytes apart and away from the
      * array header, so that producers (which add to the producer index) and
-     * the consumer (which stores the consumer index once per drain) do not
-     * invalidate each other's cache line on every record.
+     * the consumer (which stores the consumer index every few hundred
+     * records) do not invalidate each other's cache line on every record.
      */
     private static final int PRODUCER = 16;
     private static final int CONSUMER = 32;
@@ -80,9 +80,9 @@ final class RecordQueue {
      *   slots[4i + 3]  size
      *
      * One array of slots, not one array per field: a record written by a
-     * producer is read by the consumer on another core, and back again for
-     * the next lap, so each line a record touches is a cache miss on both
-     * sides. The reference (a thread's name, a flush latch) is the one field
+     * producer is read by the consumer on another core, and the next lap's
+     * producer must take the line back, so each line a record touches is a
+     * transfer between cores. The reference (a thread's name, a flush latch) is the one field
      * that cannot live in a long; it has an array of its own, written only
      * by the records that carry one.
      */
@@ -136,9 +136,6 @@ final class RecordQueue {
         this.mask = capacity - 1;
         this.slots = new long[capacity << SLOT_SHIFT];
         this.ref = new Object[capacity];
-        // Publishes the initial sequence words to producers on other threads
-        // (the queue is handed to them through a volatile field anyway).
-        VarHandle.releaseFence();
     }
 
     int capacity() {
