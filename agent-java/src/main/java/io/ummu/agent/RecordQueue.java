@@ -41,15 +41,18 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>Ordering in names, as JCTools does: {@code lv} volatile (or acquire)
  * load, {@code so} ordered (release) store, {@code lp}/{@code sp} plain,
  * {@code xadd} atomic add.
+ *
+ * <p>Public only for the jcstress proof of its hand-off
+ * ({@code io.ummu.jcstress.RecordQueueHandOffTest}, {@code RecordQueueOverflowTest}); not an API.
  */
-final class RecordQueue {
+public final class RecordQueue {
     static final int OP_ALLOC = 0;
     static final int OP_BEGIN = 1;
     static final int OP_END = 2;
     static final int OP_FLUSH = 3;
 
     /** Receives the records in sequence order; called on the consumer thread only. */
-    interface Sink {
+    public interface Sink {
         void accept(int op, int kind, long address, long size, long time, Object ref);
     }
 
@@ -128,7 +131,7 @@ final class RecordQueue {
     }
 
     /** @param capacity slots, a power of two, at least 2 */
-    RecordQueue(int capacity) {
+    public RecordQueue(int capacity) {
         if (capacity < 2 || Integer.bitCount(capacity) != 1) {
             throw new IllegalArgumentException("capacity: " + capacity + " is not a power of two >= 2");
         }
@@ -152,7 +155,7 @@ final class RecordQueue {
      *
      * @return the record's sequence number
      */
-    long offer(int op, int kind, long addr, long sz, long t, Object r) {
+    public long offer(int op, int kind, long addr, long sz, long t, Object r) {
         long s = xaddProducerIndex();
         int i = (int) s & mask;
         int at = i << SLOT_SHIFT;
@@ -222,7 +225,7 @@ final class RecordQueue {
      *
      * @return the number of records taken
      */
-    int drain(Sink sink) {
+    public int drain(Sink sink) {
         long limit = lvProducerIndex();
         long start = next;
         long s = start;
