@@ -16,19 +16,20 @@ import net.bytebuddy.jar.asm.Opcodes;
  * <pre>
  * java.nio.DirectByteBuffer$Deallocator
  *     private &lt;init&gt;(long address, long size, int capacity)   17: class, 25: record
- *     public void run()        reads field address; 17 zeroes it, so the value read on entry is passed on
+ *     public void run()        reads fields address and size; 17 zeroes address, so the value read on entry is passed on
  * sun.nio.ch.FileChannelImpl$Unmapper (abstract; Default/SyncUnmapper extend it)
  *     private &lt;init&gt;(long address, long size, long cap, FileDescriptor fd, int pagePosition)
- *     public void unmap()      field address is the mmap base, size the mapped length
+ *     public void unmap()      field address is the mmap base, size (declared in Unmapper on 17 and 25) the mapped length
  * java.lang.management.ManagementFactory (only to register the agent's MBean when first asked for)
  *     public static synchronized MBeanServer getPlatformMBeanServer()
  * </pre>
  * Woven:
  * <pre>
  * constructor:  before each return   UmmuHooks.onAllocated(kind, arg0, arg1)
- * run/unmap:    on entry             long a = UmmuHooks.onReleasing(kind, this.address)
+ * run/unmap:    on entry             long a = UmmuHooks.onReleasing(kind, this.address, this.size)
  *               before each return,
- *               and on any throw     UmmuHooks.onReleased(kind, a)   (the throw is then rethrown)
+ *               and on any throw     UmmuHooks.onReleased(kind, a)   (the throw is then rethrown;
+ *                                    a is 0 for a buffer the tracker never tracked, and the call returns at once)
  * getPlatformMBeanServer: before each return   UmmuHooks.platformMBeanServer(the server)
  * </pre>
  */
@@ -98,7 +99,9 @@ final class Advices {
 
     /**
      * An instance method {@code void m()} that releases the memory at
-     * {@code this.address} (a long field of {@code owner}). The address read
+     * {@code this.address}, {@code this.size} bytes (long fields of {@code owner}):
+     * the size lets the tracker drop the release of a buffer it never tracked
+     * (below {@code minSize}) before it costs a record. The address read
      * on entry is kept in a new local, slot 1, for the exit call; the method's
      * own locals move up by two slots (and the stack map frames with them).
      * The whole original body is covered by a catch-all handler that is the
@@ -137,7 +140,9 @@ final class Advices {
             pushKind(mv, kind);
             mv.visitVarInsn(Opcodes.ALOAD, 0);
             mv.visitFieldInsn(Opcodes.GETFIELD, owner, "address", "J");
-            mv.visitMethodInsn(Opcodes.INVOKESTATIC, HOOKS, "onReleasing", "(IJ)J", false);
+            mv.visitVarInsn(Opcodes.ALOAD, 0);
+            mv.visitFieldInsn(Opcodes.GETFIELD, owner, "size", "J");
+            mv.visitMethodInsn(Opcodes.INVOKESTATIC, HOOKS, "onReleasing", "(IJJ)J", false);
             mv.visitVarInsn(Opcodes.LSTORE, SLOT);
             mv.visitLabel(start);
         }
@@ -274,8 +279,8 @@ final class Advices {
             mv.visitFrame(Opcodes.F_NEW, 2, new Object[] {owner, Opcodes.LONG}, 1, new Object[] {"java/lang/Throwable"});
             released();
             mv.visitInsn(Opcodes.ATHROW);
-            // Entry: int + long on an empty stack; handler: Throwable + int + long.
-            super.visitMaxs(Math.max(maxStack + 3, 4), maxLocals + 2);
+            // Entry: int + long + long on an empty stack; handler: Throwable + int + long.
+            super.visitMaxs(Math.max(maxStack + 3, 5), maxLocals + 2);
         }
     }
 }

@@ -8,7 +8,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
 import io.ummu.BufferEvent;
@@ -25,16 +24,18 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * <h2>Threads</h2>
  * The hooks ({@link #allocated}, {@link #releasing}, {@link #released}) run
  * on application threads, on the Reference Handler thread and in Cleaners.
- * They only append a record to a lock-free multi-producer queue (a
- * {@code compareAndSet} of the tail) and, if the dispatcher sleeps, unpark it: no lock, no
+ * They only append a record to a multi-producer queue of preallocated
+ * primitive slots ({@link RecordQueue}: one atomic add, plain stores, one
+ * release store; no object unless the dispatcher is a whole ring behind) and, if
+ * the dispatcher sleeps, unpark it: no lock, no
  * blocking, no direct buffer, no call into native code, nothing that can
  * throw except an OutOfMemoryError, which the bridge swallows. Because a hook
  * never calls anything that could allocate a direct buffer, there is no
  * re-entrancy to guard against except the dispatcher's own allocations (the
  * notifier's buffers), which are ignored by a plain thread identity check.
  * One exception to "only append": an allocating thread that finds the
- * dispatcher far behind yields a bounded number of times
- * ({@link #BACKLOG_LIMIT}); it never parks and never waits for anything.
+ * dispatcher far behind ({@link #BACKLOG_LIMIT}) pauses, a bounded number
+ * of short timed parks; it never waits for anything to happen.
  * Everything else (the registry, watch/unwatch, drains, listeners) is
  * confined to the one dispatcher thread, "ummu-buffers".
  *
@@ -48,8 +49,8 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * taken as one batch. Only after {@link #IDLE_ROUNDS} rounds in a row that
  * found nothing does it set {@link #sleeping} and park without a timeout;
  * from then on the next record unparks it (Dekker: the dispatcher stores
- * {@code sleeping} then reads the tail, a producer swaps the tail then reads
- * {@code sleeping}, all volatile, so at least one sees the other and no
+ * {@code sleeping} then reads the queue's producer index, a producer adds to
+ * that index then reads {@code sleeping}, all volatile, so at least one sees the other and no
  * record is left behind). The first records after such a quiet spell, and a
  * flush, are finished without lingering. Kernel events wake the dispatcher
  * directly (the notifier's waiter thread unparks it whatever it is doing).
@@ -84,13 +85,23 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * still delivered (one round later, like every release), and a round that
  * finishes only such releases needs no forced drain. This is the common case
  * of a short-lived buffer, and it costs no kernel operation at all.</li>
+ * <li>A buffer is watched one round after the round that took its allocation
+ * (it is in the registry from that first round on), if it is still live
+ * then. Watching at the end of its first round would watch every buffer
+ * whose allocation fell just before a round's cut and its release just
+ * after: with buffers allocated and freed in a stream, about one per round,
+ * each costing a watch, an unwatch and a forced drain (tens of µs with
+ * userfaultfd) for a buffer that lived a microsecond. A buffer whose
+ * RELEASING arrives by the end of the next round is never watched. The
+ * flush still covers it: a flush is finished one round after it was
+ * taken, after that round has watched what the flush's round published.</li>
  * </ul>
  */
 final class Tracker extends UmmuHooks {
-    private static final int OP_ALLOC = 0;
-    private static final int OP_BEGIN = 1;
-    private static final int OP_END = 2;
-    private static final int OP_FLUSH = 3;
+    private static final int OP_ALLOC = RecordQueue.OP_ALLOC;
+    private static final int OP_BEGIN = RecordQueue.OP_BEGIN;
+    private static final int OP_END = RecordQueue.OP_END;
+    private static final int OP_FLUSH = RecordQueue.OP_FLUSH;
 
     private static final BufferKind[] KINDS = BufferKind.values();
 
@@ -115,60 +126,48 @@ final class Tracker extends UmmuHooks {
     static final int BEHIND_RECORDS = 256;
 
     /**
-     * Records queued but not yet taken beyond which an allocating thread
-     * yields (up to {@link #MAX_YIELDS} times) so that a dispatcher starved
-     * of CPU can catch up: without it, a thread allocating in a tight loop on
-     * a loaded machine can queue records faster than the dispatcher gets
-     * to run, and the queue grows without bound (64 Ki records are about
-     * 4 MiB). Only the allocation hook yields: release hooks run on the
-     * Reference Handler and in Cleaners, which must never be held up.
+     * Slots of the record queue (32 bytes each plus a 4-byte reference: 1.1 MiB).
+     * A round of the dispatcher takes a few thousand records while it keeps up
+     * (one {@link #LINGER_NANOS} of a thread allocating 4 KiB buffers in a tight
+     * loop); 32 Ki records are 3 ms of that loop, about a scheduler time slice
+     * on a busy machine. Beyond a full ring records still go in, as objects
+     * (see {@link RecordQueue}).
      */
-    static final long BACKLOG_LIMIT = 1L << 16;
-    static final int MAX_YIELDS = 100;
+    static final int QUEUE_CAPACITY = 1 << 15;
 
     /**
-     * A queued hook call; also the queue's node. A release record is only
-     * this (40 bytes): most records are releases, and each one is allocated
-     * on the thread that frees the buffer.
+     * Records queued but not yet taken beyond which an allocating thread
+     * pauses (up to {@link #MAX_PAUSES} parks of {@link #PAUSE_NANOS}, until
+     * the backlog is half this) so that a dispatcher starved of CPU can catch
+     * up: without it, a thread
+     * allocating in a tight loop on a loaded machine can queue records faster
+     * than the dispatcher gets to run, and the queue grows without bound.
+     * The ring's size: records beyond it spill into objects (garbage, and
+     * slower for the dispatcher to take), so a full ring is the point to let
+     * the dispatcher catch up. Only the allocation hook pauses: release hooks run on the
+     * Reference Handler and in Cleaners, which must never be held up.
+     *
+     * <p>A timed park, not {@code Thread.yield()}: when the dispatcher is
+     * starved the machine is busy, a yield then often returns at once and the
+     * thread spent its pause in system calls (a JFR profile on the 2-core test
+     * machine, load 12: a fifth of the allocating thread's samples in
+     * {@code yield0}) while the backlog did not shrink. A park gives its core
+     * away for the whole pause. Bounded: at most {@code MAX_PAUSES} parks
+     * (with the kernel's timer slack, about 1 ms) per allocation, however
+     * starved the dispatcher; no deadlock is possible, nothing is awaited.
      */
-    static class Rec {
-        final int op;
-        final int kind;
-        final long address;
-        volatile Rec next;
-        /** Position in the queue: the previous record's plus one (written before the record is published). */
-        long seq;
+    static final long BACKLOG_LIMIT = QUEUE_CAPACITY;
+    static final int MAX_PAUSES = 16;
+    static final long PAUSE_NANOS = 20_000L;
 
-        Rec(int op, int kind, long address) {
-            this.op = op;
-            this.kind = kind;
-            this.address = address;
-        }
-    }
-
-    /** OP_ALLOC: what the Entry will say about the buffer. */
-    static final class AllocRec extends Rec {
-        final long size;
+    /** The {@code ref} of an allocation record whose stack was sampled (otherwise the ref is the thread's name). */
+    static final class Sampled {
         final String thread;
-        final long time;
         final StackTraceElement[] stack;
 
-        AllocRec(int kind, long address, long size, String thread, long time, StackTraceElement[] stack) {
-            super(OP_ALLOC, kind, address);
-            this.size = size;
+        Sampled(String thread, StackTraceElement[] stack) {
             this.thread = thread;
-            this.time = time;
             this.stack = stack;
-        }
-    }
-
-    /** OP_FLUSH: counted down when every earlier record has been delivered. */
-    static final class FlushRec extends Rec {
-        final CountDownLatch latch;
-
-        FlushRec(CountDownLatch latch) {
-            super(OP_FLUSH, 0, 0);
-            this.latch = latch;
         }
     }
 
@@ -181,17 +180,28 @@ final class Tracker extends UmmuHooks {
     private final Thread dispatcher;
     private volatile boolean stopping;
 
-    // The queue: producers swap the tail, the dispatcher follows next links from head.
-    private final AtomicReference<Rec> tail;
-    private Rec head;
+    /** The hooks' records; the dispatcher is its one consumer. */
+    final RecordQueue queue = new RecordQueue(QUEUE_CAPACITY);
     /**
      * Set by the dispatcher before it parks without a timeout, read by
      * producers after they enqueue (Dekker: both volatile); the producer that
      * clears it unparks. False while it runs or lingers: then nobody unparks it.
      */
     private volatile boolean sleeping;
-    /** seq of the last record the dispatcher took; stored once per batch. */
-    private volatile long takenSeq;
+    /**
+     * The wall clock (ms since the epoch) as read by the dispatcher at the
+     * start of its latest round, or 0 while it sleeps without a timeout. The
+     * allocation hook stamps a buffer with this instead of calling
+     * {@code System.currentTimeMillis()}, which costs 20-40 ns (more under a
+     * hypervisor, a system call on some): as much as the rest of the hook.
+     * While the dispatcher runs or lingers it starts a round at least every
+     * {@link #LINGER_NANOS} plus the park's slack, so the stamp is at most
+     * that much earlier than the allocation (longer only while the dispatcher
+     * waits for a core). It stores 0 before it does anything that can take
+     * long (system calls to watch and unwatch, listeners) and before it
+     * sleeps, and a hook that reads 0 reads the clock itself.
+     */
+    private volatile long roundMillis;
     private static final java.lang.invoke.VarHandle SLEEPING;
 
     static {
@@ -205,13 +215,19 @@ final class Tracker extends UmmuHooks {
     // Dispatcher-confined state.
     /** Buffers that outlived the batch that allocated them; read by any thread. */
     private final Map<Long, Entry> live = new ConcurrentHashMap<>(); // written by the dispatcher only
-    /** Buffers allocated in the batch being applied; published to live (and watched) at its end. */
+    /** Buffers allocated in the batch being applied; published to live at its end. */
     private final AddressMap<Entry> fresh = new AddressMap<>();
+    /** Buffers the previous round published: watched at the end of this round's step (3) if still live. */
+    private final List<Entry> young = new ArrayList<>();
     /** The oldest releasing buffer at each address, later ones chained by Entry.nextReleasing. */
     private final AddressMap<Entry> releasing = new AddressMap<>();
     /** Set while applying a batch: its ends include a flush, or a watched buffer's release. */
     private boolean flushTaken;
     private boolean endsNeedDrain;
+    /** The releases (their Entry) and flushes (their latch) taken in this round, in queue order. */
+    private List<Object> ends = new ArrayList<>();
+    /** Hands the queue's records to {@link #apply}. */
+    private final RecordQueue.Sink applier = this::apply;
     /** Counted here, published to {@link #stats} once per round and before a flush completes. */
     private long trackedCount;
     private long releasedCount;
@@ -241,9 +257,6 @@ final class Tracker extends UmmuHooks {
         }
         this.minSize = options.minSize;
         this.stackSampling = options.stackSampling;
-        Rec stub = new Rec(OP_FLUSH, 0, 0);
-        this.head = stub;
-        this.tail = new AtomicReference<>(stub);
         this.dispatcher = new Thread(this::dispatchLoop, "ummu-buffers");
         this.dispatcher.setDaemon(true);
     }
@@ -285,35 +298,52 @@ final class Tracker extends UmmuHooks {
         if (size < minSize || size <= 0) {
             return;
         }
-        StackTraceElement[] stack = null;
+        Object ref = Thread.currentThread().getName();
         if (stackSampling > 0 && sampleCounter.getAndIncrement() % stackSampling == 0) {
-            stack = trim(new Throwable().getStackTrace());
+            ref = new Sampled((String) ref, trim(new Throwable().getStackTrace()));
         }
-        Rec r = new AllocRec(kind, address, size, Thread.currentThread().getName(), System.currentTimeMillis(),
-                stack);
-        enqueue(r);
-        if (r.seq - takenSeq > BACKLOG_LIMIT) {
-            yieldToDispatcher(r.seq);
+        long now = roundMillis;
+        if (now == 0) {
+            now = System.currentTimeMillis();
+        }
+        long seq = enqueue(OP_ALLOC, kind, address, size, now, ref);
+        if (seq - queue.lvConsumerIndex() >= BACKLOG_LIMIT) {
+            pauseForDispatcher(seq);
         }
     }
 
-    private void yieldToDispatcher(long seq) {
-        for (int i = 0; i < MAX_YIELDS && seq - takenSeq > BACKLOG_LIMIT / 2 && !stopping; i++) {
-            Thread.yield();
+    private void pauseForDispatcher(long seq) {
+        for (int i = 0; i < MAX_PAUSES && seq - queue.lvConsumerIndex() >= BACKLOG_LIMIT / 2 && !stopping; i++) {
+            LockSupport.parkNanos(this, PAUSE_NANOS);
         }
     }
 
     @Override
     protected void releasing(int kind, long address) {
         if (kind >= 0 && kind < KINDS.length && kindEnabled[kind] && Thread.currentThread() != dispatcher) {
-            enqueue(new Rec(OP_BEGIN, kind, address));
+            enqueue(OP_BEGIN, kind, address, 0, 0, null);
         }
+    }
+
+    /**
+     * The release sites that know the size (direct and mapped buffers): a
+     * buffer the allocation hook dropped (too small, or of a kind not tracked)
+     * costs its release nothing either, not even a record.
+     */
+    @Override
+    protected boolean releasing(int kind, long address, long size) {
+        if (size < minSize || size <= 0 || kind < 0 || kind >= KINDS.length || !kindEnabled[kind]
+                || Thread.currentThread() == dispatcher) {
+            return false;
+        }
+        enqueue(OP_BEGIN, kind, address, 0, 0, null);
+        return true;
     }
 
     @Override
     protected void released(int kind, long address) {
         if (kind >= 0 && kind < KINDS.length && kindEnabled[kind] && Thread.currentThread() != dispatcher) {
-            enqueue(new Rec(OP_END, kind, address));
+            enqueue(OP_END, kind, address, 0, 0, null);
         }
     }
 
@@ -326,23 +356,19 @@ final class Tracker extends UmmuHooks {
         return java.util.Arrays.copyOfRange(st, i, st.length);
     }
 
-    private void enqueue(Rec r) {
-        // A CAS rather than getAndSet, so that seq is written before the record
-        // is published: the next producer reads it from the tail it replaces.
-        // Lock-free: a failed CAS means another producer's record went in.
-        Rec prev;
-        do {
-            prev = tail.get();
-            r.seq = prev.seq + 1;
-        } while (!tail.compareAndSet(prev, r));
-        prev.next = r;
-        // One producer wakes it; the others do not queue up behind it in
-        // unpark while the woken dispatcher waits for a core. Safe: before it
-        // next parks without a timeout, the dispatcher sets sleeping again and
-        // then reads the tail, which by then includes this record.
+    private long enqueue(int op, int kind, long address, long size, long time, Object ref) {
+        long seq = queue.offer(op, kind, address, size, time, ref);
+        // The offer's atomic add is volatile: the load of sleeping below cannot
+        // move before it (Dekker with the dispatcher's store of sleeping and
+        // load of the producer index). One producer wakes it; the others do
+        // not queue up behind it in unpark while the woken dispatcher waits for
+        // a core. Safe: before it next parks without a timeout, the dispatcher
+        // sets sleeping again and then reads the producer index, which by then
+        // counts this record.
         if (sleeping && SLEEPING.compareAndSet(this, true, false)) {
             LockSupport.unpark(dispatcher);
         }
+        return seq;
     }
 
     // ------------------------------------------------------------ public view
@@ -364,7 +390,7 @@ final class Tracker extends UmmuHooks {
             return false; // from a listener: would wait for itself
         }
         CountDownLatch latch = new CountDownLatch(1);
-        enqueue(new FlushRec(latch));
+        enqueue(OP_FLUSH, 0, 0, 0, 0, latch);
         LockSupport.unpark(dispatcher); // a flush does not wait out the linger
         return latch.await(timeoutNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
     }
@@ -378,8 +404,7 @@ final class Tracker extends UmmuHooks {
 
     private void dispatchLoop() {
         List<Invalidation> kernel = new ArrayList<>();
-        // The releases (their Entry) and flushes (their Rec) to finish, in queue order.
-        List<Object> ends = new ArrayList<>();
+        // The releases (their Entry) and flushes (their latch) taken in the previous round.
         List<Object> endsPrevious = new ArrayList<>();
         boolean kernelBroken = false;
         boolean drainNext = false;
@@ -387,6 +412,7 @@ final class Tracker extends UmmuHooks {
         int idleRounds = 0;
         while (!stopping) {
             try {
+                roundMillis = System.currentTimeMillis();
                 kernel.clear();
                 if (!kernelBroken) {
                     try {
@@ -400,8 +426,17 @@ final class Tracker extends UmmuHooks {
                 }
                 flushTaken = false;
                 endsNeedDrain = false;
-                int records = takeRecords(ends); // (2) + (3)
-                fresh.drain(publish); // end of (3): still live, so watched
+                int records = queue.drain(applier); // (2) + (3)
+                // What follows can take long: watch and unwatch are system calls,
+                // listeners are the application's code. Meanwhile the hooks read
+                // the clock themselves rather than take a stamp that keeps aging.
+                boolean slow = !young.isEmpty() || !kernel.isEmpty()
+                        || !endsPrevious.isEmpty() && (drainNext || !AgentRuntime.LISTENERS.isEmpty());
+                if (slow) {
+                    roundMillis = 0;
+                }
+                watchSurvivors(); // end of (3): the previous round's buffers, if still live
+                fresh.drain(publish); // and this round's, into the registry
                 for (Invalidation inv : kernel) { // (4)
                     classify(inv);
                 }
@@ -409,6 +444,9 @@ final class Tracker extends UmmuHooks {
                     finish(o);
                 }
                 endsPrevious.clear();
+                if (slow) {
+                    roundMillis = System.currentTimeMillis();
+                }
                 publishCounts();
                 List<Object> t = endsPrevious;
                 endsPrevious = ends;
@@ -423,8 +461,9 @@ final class Tracker extends UmmuHooks {
                 } else if (idleRounds < IDLE_ROUNDS) {
                     LockSupport.parkNanos(this, LINGER_NANOS); // producers do not unpark: a batch gathers
                 } else {
+                    roundMillis = 0; // stale from now on: hooks read the clock
                     sleeping = true;
-                    if (tail.get() == head && !stopping) {
+                    if (queue.isEmpty() && !stopping) {
                         LockSupport.park(this);
                     }
                     sleeping = false;
@@ -439,74 +478,46 @@ final class Tracker extends UmmuHooks {
     }
 
     /**
-     * Step (2): takes at least every record whose enqueue began before this
-     * call. A producer swaps the tail first and links its record to the
-     * previous one a moment later; until it does, the records queued after
-     * it by other threads are out of reach. Stopping at such a gap would
-     * leave a RELEASING record behind while the kernel event of the release
-     * it announces is already in hand, and the buffer's own unmap would then
-     * be classified as DANGLING. So wait for the links up to the tail seen
-     * now: each missing one is a single store away (the producer holds no
-     * lock and cannot block in between).
+     * Steps (2) and (3), one record: {@link RecordQueue#drain} hands over at
+     * least every record whose enqueue began before the round started, in
+     * the order they were queued. Taking all of those matters: stopping short
+     * would leave a RELEASING record behind while the kernel event of the
+     * release it announces is already in hand (1), and the buffer's own unmap
+     * would then be classified as DANGLING.
      */
-    private int takeRecords(List<Object> ends) {
-        Rec last = tail.get();
-        Rec h = head; // the field is stored once per batch, not once per record
-        boolean caughtUp = h == last;
-        int records = 0;
-        int spins = 0;
-        try {
-            for (;;) {
-                Rec r = h.next;
-                if (r == null) {
-                    if (caughtUp) {
-                        return records;
-                    }
-                    if (++spins < 1000) {
-                        Thread.onSpinWait();
-                    } else {
-                        Thread.yield(); // the producer was descheduled between its two steps
-                    }
-                    continue;
-                }
-                h = r; // taken before it is applied: a record whose apply throws is not applied twice
-                apply(r, ends);
-                records++;
-                if (r == last) {
-                    caughtUp = true;
-                }
-            }
-        } finally {
-            head = h;
-            takenSeq = h.seq;
-        }
-    }
-
-    private void apply(Rec r, List<Object> ends) {
-        switch (r.op) {
+    private void apply(int op, int kind, long address, long size, long time, Object ref) {
+        switch (op) {
             case OP_ALLOC: {
-                AllocRec a = (AllocRec) r;
-                Entry e = new Entry(nextId++, KINDS[a.kind], a.address, a.size, a.thread, a.time, a.stack);
-                fresh.put(r.address, e); // a newer allocation at the same address supersedes, as in live
+                String thread;
+                StackTraceElement[] stack;
+                if (ref instanceof Sampled) {
+                    thread = ((Sampled) ref).thread;
+                    stack = ((Sampled) ref).stack;
+                } else {
+                    thread = (String) ref;
+                    stack = null;
+                }
+                Entry e = new Entry(nextId++, KINDS[kind], address, size, thread, time, stack);
+                fresh.put(address, e); // a newer allocation at the same address supersedes, as in live
                 trackedCount++;
                 break;
             }
             case OP_BEGIN: {
-                Entry e = fresh.get(r.address);
+                Entry e = fresh.get(address);
                 boolean inBatch = e != null;
                 if (!inBatch) {
-                    e = live.get(r.address);
+                    e = live.get(address);
                 }
-                if (e != null && e.kind.ordinal() == r.kind) {
+                if (e != null && e.kind.ordinal() == kind) {
                     if (inBatch) {
-                        fresh.remove(r.address);
+                        fresh.remove(address);
                     } else {
-                        live.remove(r.address);
+                        live.remove(address);
                     }
                     e.setStateRelease(Entry.RELEASING);
-                    Entry first = releasing.get(r.address);
+                    Entry first = releasing.get(address);
                     if (first == null) {
-                        releasing.put(r.address, e);
+                        releasing.put(address, e);
                     } else {
                         while (first.nextReleasing != null) {
                             first = first.nextReleasing;
@@ -519,14 +530,14 @@ final class Tracker extends UmmuHooks {
             case OP_END: {
                 // Resolved now, not when finished: records are applied in queue
                 // order, so the oldest releasing buffer is the same either way.
-                Entry e = releasing.get(r.address);
+                Entry e = releasing.get(address);
                 if (e == null) {
                     break; // not tracked: allocated before the agent, too small, or another kind
                 }
                 if (e.nextReleasing == null) {
-                    releasing.remove(r.address);
+                    releasing.remove(address);
                 } else {
-                    releasing.put(r.address, e.nextReleasing);
+                    releasing.put(address, e.nextReleasing);
                     e.nextReleasing = null;
                 }
                 // Its watch is final: one set when its allocation's batch was published,
@@ -540,7 +551,7 @@ final class Tracker extends UmmuHooks {
             case OP_FLUSH:
                 flushTaken = true;
                 endsNeedDrain = true;
-                ends.add(r);
+                ends.add(ref);
                 break;
             default:
                 break;
@@ -549,13 +560,34 @@ final class Tracker extends UmmuHooks {
 
     /**
      * End of step (3): the buffers allocated in this batch and still live
-     * (still in {@link #fresh}) join the registry and are watched; those
-     * already releasing never do.
+     * (still in {@link #fresh}) join the registry, to be watched by the next
+     * round if they are still live then; those already releasing never do.
      */
     private final java.util.function.Consumer<Entry> publish = e -> {
         live.put(e.address, e);
-        watch(e);
+        young.add(e);
     };
+
+    /**
+     * Watches the buffers the previous round published that are still live:
+     * still the registry's buffer at their address (not releasing, not
+     * superseded by a later allocation there).
+     */
+    private void watchSurvivors() {
+        if (young.isEmpty()) {
+            return;
+        }
+        try {
+            for (int i = 0, n = young.size(); i < n; i++) {
+                Entry e = young.get(i);
+                if (live.get(e.address) == e) {
+                    watch(e);
+                }
+            }
+        } finally {
+            young.clear();
+        }
+    }
 
     private void watch(Entry e) {
         if (!source.isKernel()) {
@@ -585,9 +617,9 @@ final class Tracker extends UmmuHooks {
     }
 
     private void finish(Object o) {
-        if (o instanceof FlushRec) {
+        if (o instanceof CountDownLatch) {
             publishCounts();
-            ((FlushRec) o).latch.countDown();
+            ((CountDownLatch) o).countDown();
             return;
         }
         Entry e = (Entry) o;

@@ -1,12 +1,12 @@
 package io.ummu.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 
 import org.junit.jupiter.api.Test;
 
@@ -16,11 +16,12 @@ class TrackerQueueTest {
     void concurrentProducersNumberEveryRecordOnceAndNothingIsLostPastTheBacklogLimit() throws Exception {
         Tracker t = new Tracker(Options.parse("", Map.of(), new Properties()), new KernelSource.JvmOnly());
         int threads = 4;
-        int perThread = 10_000; // 3 records each: 120 000 queued, past BACKLOG_LIMIT
+        int perThread = 4_000; // 3 records each: 48 000 queued, past BACKLOG_LIMIT and the ring
+        // (each allocation past the limit pauses up to about 1 ms: kept to a few thousand)
         Thread[] ts = new Thread[threads];
         for (int k = 0; k < threads; k++) {
             long base = 0x100000000L * (k + 1);
-            // The dispatcher is not started yet: the allocation hook must yield a
+            // The dispatcher is not started yet: the allocation hook must pause a
             // bounded number of times and return, never wait for it.
             ts[k] = new Thread(() -> {
                 for (int i = 0; i < perThread; i++) {
@@ -36,25 +37,109 @@ class TrackerQueueTest {
             th.join();
         }
         assertTrue(3L * threads * perThread > Tracker.BACKLOG_LIMIT, "the test must pass the limit");
-        @SuppressWarnings("unchecked")
-        AtomicReference<Tracker.Rec> tail = (AtomicReference<Tracker.Rec>) field(t, "tail");
-        // Each record's seq is its predecessor's plus one, also under contention:
-        // the backlog check (seq - takenSeq) depends on it.
-        assertEquals(3L * threads * perThread, tail.get().seq, "sequence of the last record");
+        // Every record got its own sequence number, also under contention:
+        // the backlog check (seq - consumer index) depends on it.
+        assertEquals(3L * threads * perThread, t.queue.lvProducerIndex(), "records numbered");
+        // Nothing took them: all but one ring's worth went in as overflow objects,
+        // which the dispatcher must take in order with the rest.
         t.start();
         try {
             assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush after the backlog");
             assertEquals(threads * perThread, t.stats.tracked, "tracked");
             assertEquals(threads * perThread, t.stats.released, "released");
             assertEquals(0, t.liveCount(), "live");
+            // Every record past the first ring overflowed; so may the flush's own
+            // record, if it came before the dispatcher had taken a lap.
+            long overflowed = t.queue.overflowCount();
+            long past = 3L * threads * perThread - Tracker.QUEUE_CAPACITY;
+            assertTrue(overflowed == past || overflowed == past + 1,
+                    "records that went through the overflow: " + overflowed + ", expected " + past + " (+1)");
         } finally {
             t.stop();
         }
     }
 
-    private static Object field(Object o, String name) throws ReflectiveOperationException {
-        java.lang.reflect.Field f = o.getClass().getDeclaredField(name);
-        f.setAccessible(true);
-        return f.get(o);
+    /**
+     * The allocation hook takes its time stamp from the dispatcher's latest
+     * round instead of the clock: the stamp must never come from before the
+     * allocation by more than a round, in particular not from a round long
+     * past while the dispatcher slept.
+     */
+    @Test
+    void allocationTimeIsNotTakenFromASleepingDispatchersLastRound() throws Exception {
+        Tracker t = new Tracker(Options.parse("", Map.of(), new Properties()), new KernelSource.JvmOnly());
+        t.start();
+        try {
+            long before = System.currentTimeMillis();
+            t.allocated(0, 0x10000000L, 4096);
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush");
+            long after = System.currentTimeMillis();
+            long stamp = allocatedAt(t, 0x10000000L);
+            // While it runs or lingers, the stamp is from its latest round: not
+            // later than the allocation, earlier by a round (generous bound here:
+            // the dispatcher may wait for a core on a loaded machine).
+            assertTrue(stamp <= after && stamp >= before - 10_000,
+                    "stamp " + stamp + " outside [" + (before - 10_000) + ", " + after + "]");
+
+            // Idle rounds, then it sleeps without a timeout.
+            java.lang.reflect.Field sleeping = Tracker.class.getDeclaredField("sleeping");
+            sleeping.setAccessible(true);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!sleeping.getBoolean(t) && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertTrue(sleeping.getBoolean(t), "the dispatcher went to sleep");
+            Thread.sleep(1_100); // its last round's stamp is now over a second old
+            long before2 = System.currentTimeMillis();
+            t.allocated(0, 0x20000000L, 4096);
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush");
+            long stamp2 = allocatedAt(t, 0x20000000L);
+            assertTrue(stamp2 >= before2 && stamp2 <= System.currentTimeMillis(),
+                    "allocated while the dispatcher slept: stamp " + stamp2 + ", clock before " + before2);
+        } finally {
+            t.stop();
+        }
+    }
+
+    /**
+     * Direct and mapped buffers' release sites pass the size: a buffer the
+     * allocation hook dropped (below minSize) must cost its release no record
+     * (the woven code then skips the RELEASED hook too), a tracked one must
+     * still be released.
+     */
+    @Test
+    void releasesOfBuffersBelowMinSizeQueueNothingAndTrackedOnesStillFinish() throws Exception {
+        Tracker t = new Tracker(Options.parse("minSize=64k", Map.of(), new Properties()), new KernelSource.JvmOnly());
+        long small = 0x30000000L;
+        long big = 0x40000000L;
+        t.allocated(0, small, 4096);
+        assertEquals(0, t.queue.lvProducerIndex(), "allocation below minSize queued");
+        assertFalse(t.releasing(0, small, 4096), "release below minSize reported as tracked");
+        assertEquals(0, t.queue.lvProducerIndex(), "release below minSize queued");
+        assertFalse(t.releasing(3, small, 1 << 20), "release of a kind not tracked (jni) reported as tracked");
+        assertEquals(0, t.queue.lvProducerIndex());
+
+        t.allocated(0, big, 1 << 20);
+        assertTrue(t.releasing(0, big, 1 << 20), "release of a tracked buffer");
+        t.released(0, big);
+        assertEquals(3, t.queue.lvProducerIndex(), "allocation, releasing, released");
+        t.start();
+        try {
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush");
+            assertEquals(1, t.stats.tracked, "tracked");
+            assertEquals(1, t.stats.released, "released");
+            assertEquals(0, t.liveCount(), "live");
+        } finally {
+            t.stop();
+        }
+    }
+
+    private static long allocatedAt(Tracker t, long address) {
+        for (Entry e : t.liveBuffers()) {
+            if (e.address() == address) {
+                return e.allocatedAtMillis();
+            }
+        }
+        throw new AssertionError("no live buffer at 0x" + Long.toHexString(address) + " in " + t.liveBuffers());
     }
 }

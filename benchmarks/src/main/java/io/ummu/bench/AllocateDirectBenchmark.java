@@ -25,14 +25,18 @@ import org.openjdk.jmh.annotations.Warmup;
  * operation below is the application thread's; run with
  * {@code -prof io.ummu.bench.ProcessCpuProfiler} to also see the CPU time
  * of the whole process per operation, dispatcher included, and with
- * {@code -prof gc}: the records are garbage, and a backlog of them is what
- * makes the process figure vary between runs.
+ * {@code -prof gc}: the hooks' records sit in a preallocated ring, so what
+ * the agent adds there is the dispatcher's per-buffer objects (and, when the
+ * dispatcher falls a whole ring behind, records spilled as objects).
  *
  * <p>Each buffer is released right after it is allocated, so the dispatcher
- * sees both in one batch and never watches it: this is the cost of a
- * short-lived buffer. A buffer that outlives a batch (a fraction of a
- * millisecond) also costs a kernel watch and unwatch, which
- * {@code WatchBenchmark} measures.
+ * sees both in one batch, or in two consecutive ones, and never watches it:
+ * this is the cost of a short-lived buffer. A buffer that outlives the round
+ * after its allocation's (a fraction of a millisecond) also costs a kernel
+ * watch and unwatch, which {@code WatchBenchmark} measures. On a loaded
+ * machine the figures move with the load: a dispatcher that waits for a core
+ * falls behind, and the allocating thread then pauses for it (the agent's
+ * bounded backlog); compare runs taken side by side.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

@@ -56,6 +56,18 @@ public abstract class UmmuHooks {
     /** The JDK is about to release the memory at address (before free/munmap). */
     protected abstract void releasing(int kind, long address);
 
+    /**
+     * The JDK is about to release the memory [address, address + size).
+     *
+     * @return false if the buffer was never tracked (its kind is off, or it is
+     *         smaller than the tracker's minimum), so that its release needs
+     *         no record at all; then {@link #released} is not called for it
+     */
+    protected boolean releasing(int kind, long address, long size) {
+        releasing(kind, address);
+        return true;
+    }
+
     /** The JDK has released the memory at address (after free/munmap returned). */
     protected abstract void released(int kind, long address);
 
@@ -76,6 +88,26 @@ public abstract class UmmuHooks {
         if (s != null && address != 0) {
             try {
                 s.releasing(kind, address);
+            } catch (Throwable t) {
+                swallowed++;
+            }
+        }
+        return address;
+    }
+
+    /**
+     * As {@link #onReleasing(int, long)}, where the release site knows the size.
+     *
+     * @return address, or 0 if the tracker never tracked the buffer: the
+     *         advice hands it to {@link #onReleased}, which ignores 0
+     */
+    public static long onReleasing(int kind, long address, long size) {
+        UmmuHooks s = sink;
+        if (s != null && address != 0) {
+            try {
+                if (!s.releasing(kind, address, size)) {
+                    return 0;
+                }
             } catch (Throwable t) {
                 swallowed++;
             }
