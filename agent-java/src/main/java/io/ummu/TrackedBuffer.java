@@ -28,7 +28,11 @@ public interface TrackedBuffer {
     /** @return the name of the thread that allocated it */
     String allocatingThread();
 
-    /** @return when it was allocated, in milliseconds since the epoch */
+    /**
+     * @return when it was allocated, in milliseconds since the epoch; taken from the
+     *     dispatcher's latest round while it is busy, so up to about a quarter of a
+     *     millisecond early
+     */
     long allocatedAtMillis();
 
     /**
