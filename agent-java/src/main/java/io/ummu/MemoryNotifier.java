@@ -88,7 +88,7 @@ public class MemoryNotifier extends AbstractMemoryNotifier {
             if (page == null) {
                 throw closedException();
             }
-            long v = CounterPage.getAcquire(COUNTER);
+            long v = Unchecked.getAcquire(COUNTER);
             // The page stays mapped while `page` is reachable (see CounterPage).
             Reference.reachabilityFence(page);
             return v;
@@ -100,7 +100,7 @@ public class MemoryNotifier extends AbstractMemoryNotifier {
             if (page == null) {
                 throw closedException();
             }
-            long v = CounterPage.getAcquire(COUNTER);
+            long v = Unchecked.getAcquire(COUNTER);
             Reference.reachabilityFence(page);
             return v != generation;
         }
@@ -108,6 +108,35 @@ public class MemoryNotifier extends AbstractMemoryNotifier {
         @Override
         String constantKind() {
             return CounterPage.constantKind();
+        }
+    }
+
+    /**
+     * The template's load: one unchecked volatile (at least acquire) load
+     * from an address. Package-private, and here rather than in the exported
+     * io.ummu.internal, so that no public method reads an arbitrary address
+     * (a bad one crashes the JVM). Initialized only from a {@link Constant}
+     * class, and CounterPage defines one only where sun.misc.Unsafe works.
+     */
+    static final class Unchecked {
+        private static final sun.misc.Unsafe UNSAFE = unsafe();
+
+        private Unchecked() {
+        }
+
+        private static sun.misc.Unsafe unsafe() {
+            try {
+                java.lang.reflect.Field f = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
+                f.setAccessible(true);
+                return (sun.misc.Unsafe) f.get(null);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        /** Only for a {@link Constant} class's own address, while it holds the page's CounterPage. */
+        static long getAcquire(long address) {
+            return UNSAFE.getLongVolatile(null, address);
         }
     }
 }

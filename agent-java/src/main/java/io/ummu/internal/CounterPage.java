@@ -91,8 +91,9 @@ public abstract class CounterPage {
      * class of the lookup's package), a hidden nestmate of the lookup class
      * whose class data is {@code page}'s counter as this release loads it
      * from a constant: here its address (a {@code Long}), read back by the
-     * template with {@link #addressClassData} and loaded with
-     * {@link #getAcquire(long)}. Null, and the caller uses the
+     * template with {@link #addressClassData} and loaded with an unchecked
+     * load of the template's own (not public: no public method here reads
+     * an arbitrary address). Null, and the caller uses the
      * instance-field load, when there is no unchecked load on this runtime
      * or the class cannot be defined (the reason is then in
      * {@link #constantClassFailure()}).
@@ -133,26 +134,22 @@ public abstract class CounterPage {
      *
      * @param own the class's own lookup ({@code MethodHandles.lookup()} in its initializer)
      * @return the page's address
+     * @throws IllegalStateException if the class has no class data (it was
+     *     not defined by {@link #defineConstantClass}, e.g. the template
+     *     loaded under its own name)
      */
     public static long addressClassData(MethodHandles.Lookup own) {
+        Long address;
         try {
-            Long address = MethodHandles.classData(own, ConstantDescs.DEFAULT_NAME, Long.class);
-            return address == null ? 0L : address;
+            address = MethodHandles.classData(own, ConstantDescs.DEFAULT_NAME, Long.class);
         } catch (IllegalAccessException e) {
             throw new ExceptionInInitializerError(e);
         }
-    }
-
-    /**
-     * One volatile (at least acquire) load of the counter at {@code address},
-     * no checks: only for the address a {@link #defineConstantClass} class
-     * holds, while it holds the page's {@link CounterPage}.
-     *
-     * @param address the counter's address
-     * @return the counter
-     */
-    public static long getAcquire(long address) {
-        return Raw.UNSAFE.getLongVolatile(null, address);
+        if (address == null) {
+            throw new IllegalStateException(own.lookupClass().getName()
+                    + ": no class data; only a class from CounterPage.defineConstantClass has a counter address");
+        }
+        return address;
     }
 
     /**

@@ -121,13 +121,22 @@ public abstract class CounterPage {
      *
      * @param own the class's own lookup ({@code MethodHandles.lookup()} in its initializer)
      * @return the counter's segment
+     * @throws IllegalStateException if the class has no class data (it was
+     *     not defined by {@link #defineConstantClass}, e.g. the template
+     *     loaded under its own name)
      */
     public static MemorySegment segmentClassData(MethodHandles.Lookup own) {
+        MemorySegment counter;
         try {
-            return MethodHandles.classData(own, ConstantDescs.DEFAULT_NAME, MemorySegment.class);
+            counter = MethodHandles.classData(own, ConstantDescs.DEFAULT_NAME, MemorySegment.class);
         } catch (IllegalAccessException e) {
             throw new ExceptionInInitializerError(e);
         }
+        if (counter == null) {
+            throw new IllegalStateException(own.lookupClass().getName()
+                    + ": no class data; only a class from CounterPage.defineConstantClass has a counter segment");
+        }
+        return counter;
     }
 
     /**

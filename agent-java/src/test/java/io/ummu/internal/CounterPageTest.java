@@ -112,4 +112,27 @@ class CounterPageTest {
         assertEquals(n + 1, released.get(), "the last counter released once dropped");
         assertFalse(released.get() > n + 1, "each release runs once");
     }
+
+    /**
+     * A class that was not defined with a counter as class data (here this
+     * test class) gets an exception naming it, never an address of 0 that
+     * the template would then load from (a JVM crash). The method is
+     * addressClassData on 17-21 and segmentClassData on 22+; reflection
+     * finds whichever this release has.
+     */
+    @Test
+    void classDataOfAClassWithoutItIsRefused() throws ReflectiveOperationException {
+        java.lang.reflect.Method m;
+        try {
+            m = CounterPage.class.getMethod("addressClassData", MethodHandles.Lookup.class);
+        } catch (NoSuchMethodException e) {
+            m = CounterPage.class.getMethod("segmentClassData", MethodHandles.Lookup.class);
+        }
+        java.lang.reflect.Method read = m;
+        java.lang.reflect.InvocationTargetException e = assertThrows(
+                java.lang.reflect.InvocationTargetException.class, () -> read.invoke(null, MethodHandles.lookup()));
+        assertTrue(e.getCause() instanceof IllegalStateException, String.valueOf(e.getCause()));
+        assertTrue(e.getCause().getMessage().contains(CounterPageTest.class.getName()), e.getCause().getMessage());
+        assertTrue(e.getCause().getMessage().contains("no class data"), e.getCause().getMessage());
+    }
 }
