@@ -39,7 +39,8 @@ import java.util.HashMap;
  * over another {@code BackendOps}, so {@link #open()} reaches its private
  * members by reflection (everything is in the unnamed module here): the
  * notifier is made as {@code MemoryNotifier.open} makes it, of a class of its
- * own whose fast path loads from the page as a constant.
+ * own whose fast path loads from the page as a constant ({@link #open()}
+ * throws if it is not: the proofs must not test the fallback unnoticed).
  * Thread-safe.
  */
 public final class SimulatedBackend implements BackendOps {
@@ -102,11 +103,24 @@ public final class SimulatedBackend implements BackendOps {
     /**
      * @return a new real notifier over this backend (handle 1, which this
      *     backend ignores; capabilities: kernel invalidations, unmap, causes)
+     * @throws IllegalStateException if the notifier is not of a hidden class
+     *     of its own (ummu fell back to the plain notifier)
      */
     public MemoryNotifier open() {
         try {
-            return (MemoryNotifier) NOTIFIER.invoke(null,
+            MemoryNotifier n = (MemoryNotifier) NOTIFIER.invoke(null,
                     OPENED.newInstance(Backend.UMMUNOTIFY, 1L, CAPABILITIES, page, this));
+            // The proofs are of the production fast path, the constant load of the
+            // notifier's own hidden class: a plain MemoryNotifier (the fallback when
+            // that class cannot be defined) would pass them silently while proving
+            // only the instance-field load. So fail the test instead.
+            if (!n.getClass().isHidden()) {
+                n.close();
+                throw new IllegalStateException("the notifier is a " + n.getClass().getName()
+                        + ", not of a hidden class of its own (the constant fast path): "
+                        + io.ummu.internal.CounterPage.constantClassFailure());
+            }
+            return n;
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("building a notifier over the simulated backend", e);
         }
