@@ -89,7 +89,11 @@ public class MemoryNotifier extends AbstractMemoryNotifier {
                 throw closedException();
             }
             long v = Unchecked.getAcquire(COUNTER);
-            // The page stays mapped while `page` is reachable (see CounterPage).
+            // Do not remove (nor the one below): COUNTER is only the page's
+            // address; what keeps the page mapped is `page`, and without the
+            // fence the JIT may drop it right after the null check. A close()
+            // meanwhile plus a GC would then let the cleaner unmap the page
+            // under this load: a crash, which no test can reliably provoke.
             Reference.reachabilityFence(page);
             return v;
         }

@@ -119,7 +119,11 @@ public class MemoryNotifier extends AbstractMemoryNotifier {
                 throw closedException();
             }
             long v = CounterPage.getAcquire(COUNTER);
-            // The page stays mapped while `page` is reachable (see CounterPage).
+            // Do not remove (nor the one below): COUNTER's segment does not
+            // keep the backend's page mapped; `page` does, and without the
+            // fence the JIT may drop it right after the null check. A close()
+            // meanwhile plus a GC would then let the cleaner unmap the page
+            // under this load: a crash, which no test can reliably provoke.
             Reference.reachabilityFence(page);
             return v;
         }

@@ -74,6 +74,12 @@ class ManyNotifiersTest {
                 for (int i = 0; i < ns.size(); i++) {
                     Events.until(ns.get(i), ws.get(i), System::gc);
                 }
+                // Not left watching the freed range: with the module, a later
+                // mapping at that address (a JIT code heap, a GC region, the next
+                // 40 MiB buffer) would move the counters read below.
+                for (Watch w : ws) {
+                    w.close();
+                }
             }
             assertEquals(NOTIFIERS, classes.size(), "one class per notifier");
             assertEquals(NOTIFIERS, pages.size(), "one counter page per notifier");
@@ -194,5 +200,48 @@ class ManyNotifiersTest {
             min = Math.min(min, reads.get(i));
         }
         return min;
+    }
+
+    /**
+     * Each notifier's class goes once the notifier does: closed, or dropped
+     * unclosed (its cleaner releases the page; nothing else holds the class).
+     * Defined with ClassOption.STRONG, or held by a cache, the classes would
+     * stay as long as the class loader, one per notifier ever opened.
+     */
+    @ParameterizedTest
+    @MethodSource("io.ummu.TestBackends#all")
+    void eachNotifiersClassIsUnloadedOnceTheNotifierIsGone(Backend backend) throws InterruptedException {
+        TestBackends.assumeAvailable(backend);
+        List<java.lang.ref.WeakReference<Class<?>>> classes = openAndForget(backend, 20);
+        for (int i = 0; i < 600 && live(classes) > 0; i++) {
+            System.gc();
+            Thread.sleep(10);
+        }
+        assertEquals(0, live(classes), "classes of notifiers that are gone still loaded (of " + classes.size() + ")");
+    }
+
+    /** Half closed, half dropped open; returns weak references to their classes only. */
+    private static List<java.lang.ref.WeakReference<Class<?>>> openAndForget(Backend backend, int count) {
+        List<java.lang.ref.WeakReference<Class<?>>> classes = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            MemoryNotifier n = MemoryNotifier.open(backend);
+            assertTrue(n.getClass().isHidden(), n.getClass().getName());
+            n.generationAcquire();
+            classes.add(new java.lang.ref.WeakReference<>(n.getClass()));
+            if (i % 2 == 0) {
+                n.close();
+            }
+        }
+        return classes;
+    }
+
+    private static int live(List<java.lang.ref.WeakReference<Class<?>>> classes) {
+        int live = 0;
+        for (java.lang.ref.WeakReference<Class<?>> c : classes) {
+            if (c.get() != null) {
+                live++;
+            }
+        }
+        return live;
     }
 }
