@@ -21,6 +21,7 @@ import java.util.Set;
 import java.util.WeakHashMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
@@ -153,6 +154,11 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         final ByteBuffer page;
         /** {@link BackendOps#NATIVE}; another only in jcstress-tests, which builds one reflectively. */
         final BackendOps ops;
+        /**
+         * Set once a CounterPage's cleaner owns the handle (it closes it);
+         * until then {@link #newNotifier} closes it if making the notifier fails.
+         */
+        boolean pageRegistered;
 
         private Opened(Backend backend, long handle, int capabilities, ByteBuffer page, BackendOps ops) {
             this.backend = backend;
@@ -174,6 +180,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         // both references once no native call is in flight) or when this
         // notifier was dropped unclosed. Must not capture this.
         CounterPage c = CounterPage.open(opened.page, () -> o.close(h));
+        opened.pageRegistered = true;
         this.counter = c;
         this.counterAnchor = c;
     }
@@ -199,8 +206,35 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      */
     static <T extends AbstractMemoryNotifier> T newNotifier(MethodHandles.Lookup lookup, String template,
             Opened opened, Function<Opened, T> plain) {
+        try {
+            return newNotifierOrThrow(lookup, template, opened, plain);
+        } catch (Throwable e) {
+            // Before a CounterPage's cleaner owns the handle (a Metaspace
+            // OutOfMemoryError defining the class, an error initializing it, a
+            // constructor that threw before CounterPage.open), nothing else
+            // would ever close it: the descriptor and the mapped page would leak.
+            if (!opened.pageRegistered) {
+                try {
+                    opened.ops.close(opened.handle);
+                } catch (Throwable x) {
+                    e.addSuppressed(x);
+                }
+            }
+            if (e instanceof RuntimeException) {
+                throw (RuntimeException) e;
+            }
+            if (e instanceof Error) {
+                throw (Error) e;
+            }
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static <T extends AbstractMemoryNotifier> T newNotifierOrThrow(MethodHandles.Lookup lookup,
+            String template, Opened opened, Function<Opened, T> plain) throws Throwable {
         Class<?> own = CounterPage.defineConstantClass(lookup, template, opened.page);
         if (own == null) {
+            logFallback(CounterPage.constantClassFailure());
             return plain.apply(opened);
         }
         MethodHandle ctor;
@@ -209,16 +243,24 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         } catch (ReflectiveOperationException e) {
             // Fail open: a template out of step with this class is a build
             // error that tests catch; the user still gets a notifier.
+            logFallback("no constructor (Opened) in the class from " + template + ": " + e);
             return plain.apply(opened);
         }
-        try {
-            @SuppressWarnings("unchecked")
-            T n = (T) ctor.invoke(opened);
-            return n;
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable e) {
-            throw new IllegalStateException(e);
+        @SuppressWarnings("unchecked")
+        T n = (T) ctor.invoke(opened);
+        return n;
+    }
+
+    private static final AtomicBoolean FALLBACK_LOGGED = new AtomicBoolean();
+
+    /**
+     * Once per process: the notifier works, with the slower instance-field
+     * load, and whoever measures the fast path should be able to tell why.
+     */
+    private static void logFallback(String why) {
+        if (FALLBACK_LOGGED.compareAndSet(false, true)) {
+            Logging.LOG.log(System.Logger.Level.INFO, "ummu: notifiers use the instance-field counter load"
+                    + " (slower fast path, same semantics): no class of their own: " + why);
         }
     }
 

@@ -37,9 +37,12 @@ final class CounterPages {
         if (page.capacity() < Long.BYTES) {
             throw new IllegalArgumentException("page: " + page.capacity() + " bytes, the counter needs 8");
         }
-        if ((DirectAddress.of(page) & (Long.BYTES - 1)) != 0) {
-            throw new IllegalArgumentException(String.format("page: address 0x%x is not 8-byte aligned",
-                    DirectAddress.of(page)));
+        // alignmentOffset, not the address: on 17-21 the address needs
+        // sun.misc.Unsafe, which a runtime without jdk.unsupported lacks.
+        int offset = page.alignmentOffset(0, Long.BYTES);
+        if (offset != 0) {
+            throw new IllegalArgumentException("page: its address is not 8-byte aligned (" + offset
+                    + " bytes past a multiple of 8)");
         }
         return page.asReadOnlyBuffer().order(ByteOrder.nativeOrder());
     }

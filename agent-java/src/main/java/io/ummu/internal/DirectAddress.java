@@ -29,7 +29,10 @@ public final class DirectAddress {
             f.setAccessible(true);
             unsafe = (sun.misc.Unsafe) f.get(null);
             offset = unsafe.objectFieldOffset(Buffer.class.getDeclaredField("address"));
-        } catch (ReflectiveOperationException | RuntimeException e) {
+        } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+            // LinkageError: NoClassDefFoundError for sun/misc/Unsafe in a runtime
+            // without jdk.unsupported (jlink, --limit-modules); then only of()
+            // fails, and the counter page falls back to the checked view.
             failure = e.toString();
         }
         UNSAFE = unsafe;
