@@ -196,9 +196,11 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * them polled (the agent's, a RegistrationCache's and the
      * application's) it stops being inlined and becomes a virtual call,
      * about three times the cost. As a subclass of the notifier, the class
-     * is what the caller's own call site sees: each call site that polls
-     * one or two notifiers inlines the constant load, however many
-     * notifiers the process has.
+     * is what the caller's own call site sees: a call site that has seen
+     * one or two of these classes over its life inlines the constant load,
+     * whatever other notifiers the process has. One that has seen more (it
+     * polls three notifiers, or notifiers opened and closed one after
+     * another: each is a new class) makes a virtual call.
      *
      * @param lookup a full-privilege lookup on the notifier class, whose nest the new class joins
      * @param template the template's entry in ummu.jar: a subclass of the notifier class

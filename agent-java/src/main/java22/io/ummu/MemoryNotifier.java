@@ -25,7 +25,11 @@ import java.util.Objects;
  * }</pre>
  *
  * <p>All the behaviour, and the thread-safety of each method, is described in
- * {@link AbstractMemoryNotifier}. This is the Java 22+ version (from
+ * {@link AbstractMemoryNotifier}. A notifier from {@code open} is normally an
+ * instance of a hidden subclass of this class of its own, whose fast path
+ * loads the counter from a constant address (a plain {@code MemoryNotifier}
+ * where that class cannot be defined): do not depend on
+ * {@code getClass()}; stack traces omit the hidden class's frames. This is the Java 22+ version (from
  * {@code META-INF/versions/22} of {@code ummu.jar}); it adds
  * {@link #watch(MemorySegment)}.
  */
@@ -33,7 +37,9 @@ public class MemoryNotifier extends AbstractMemoryNotifier {
     /** The template of each notifier's own class (this release's, from ummu.jar). */
     private static final String TEMPLATE = "io/ummu/MemoryNotifier$Constant.class";
 
-    // Not final, yet no subclass outside this nest: the only constructor is private.
+    // Not final, yet no subclass outside this nest in source: the only constructor
+    // is private. (Hand-made class files plus allocateInstance could make one;
+    // its counter would be null, so every method throws "notifier closed".)
     private MemoryNotifier(Opened opened) {
         super(opened);
     }
