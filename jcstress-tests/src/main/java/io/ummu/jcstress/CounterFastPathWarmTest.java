@@ -24,7 +24,15 @@ import org.openjdk.jcstress.infra.results.III_Result;
  * of a warmed, inlined call is never what it tests. Here the notifier (one
  * hidden class) is static: the reader's call site sees only that class, and
  * once jcstress compiles the actor loop the call is inlined and the counter
- * is loaded from a constant address, which is the code under test.
+ * is loaded from a constant address, which is the code under test (checked
+ * with {@code -XX:+PrintInlining} under C2 on JDK 25: the reader's
+ * {@code MemoryNotifier$Constant/0x...::generationAcquire} "inline (hot)",
+ * and {@code CounterPage::getAcquire} inside it).
+ *
+ * <p>On x86 this test cannot tell the acquire load from a plain one: loads
+ * are not reordered with loads there, so only a compiler reordering could
+ * show, and with the template's load made plain it still passed (every
+ * mode, C2's stress flags included). On Arm or POWER it can.
  *
  * <p>The counter can then only rise across samples: state {@code i} (numbered
  * from 1 as the states are made) has its own record; its producer writes
