@@ -36,6 +36,9 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * One exception to "only append": an allocating thread that finds the
  * dispatcher far behind ({@link #BACKLOG_LIMIT}) pauses, a bounded number
  * of short timed parks; it never waits for anything to happen.
+ * A record whose number was taken but that never came (its producer failed
+ * in between) is waited for at most {@link #STUCK_NANOS}; then tracking is
+ * turned off for good ({@link #giveUp}).
  * Everything else (the registry, watch/unwatch, drains, listeners) is
  * confined to the one dispatcher thread, "ummu-buffers".
  *
@@ -157,6 +160,16 @@ final class Tracker extends UmmuHooks {
      * starved the dispatcher; no deadlock is possible, nothing is awaited.
      */
     static final long BACKLOG_LIMIT = QUEUE_CAPACITY;
+
+    /**
+     * How long the dispatcher waits for a record whose number was taken but
+     * that was never published before it gives up on tracking (see
+     * {@link #giveUp}). A descheduled producer publishes within a scheduler
+     * delay; one that never does failed between its claim and its
+     * publication (a StackOverflowError the hook swallowed), and every record
+     * after it would otherwise wait forever behind it.
+     */
+    static final long STUCK_NANOS = 1_000_000_000L;
     static final int MAX_PAUSES = 16;
     static final long PAUSE_NANOS = 20_000L;
 
@@ -179,6 +192,8 @@ final class Tracker extends UmmuHooks {
     private final AtomicLong sampleCounter = new AtomicLong();
     private final Thread dispatcher;
     private volatile boolean stopping;
+    /** Set when the dispatcher gave up on a record that never came: tracking is off for good. */
+    private volatile boolean failed;
 
     /** The hooks' records; the dispatcher is its one consumer. */
     final RecordQueue queue = new RecordQueue(QUEUE_CAPACITY);
@@ -389,14 +404,19 @@ final class Tracker extends UmmuHooks {
         if (Thread.currentThread() == dispatcher) {
             return false; // from a listener: would wait for itself
         }
+        if (failed) {
+            return false; // tracking is off: nothing will be delivered
+        }
         CountDownLatch latch = new CountDownLatch(1);
         enqueue(OP_FLUSH, 0, 0, 0, 0, latch);
         LockSupport.unpark(dispatcher); // a flush does not wait out the linger
-        return latch.await(timeoutNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
+        // A dispatcher that gives up counts the latches it drops down: false then, at once.
+        return latch.await(timeoutNanos, java.util.concurrent.TimeUnit.NANOSECONDS) && !failed;
     }
 
     void stop() {
         stopping = true;
+        queue.close();
         LockSupport.unpark(dispatcher);
     }
 
@@ -426,7 +446,11 @@ final class Tracker extends UmmuHooks {
                 }
                 flushTaken = false;
                 endsNeedDrain = false;
-                int records = queue.drain(applier); // (2) + (3)
+                int records = queue.drain(applier, STUCK_NANOS); // (2) + (3)
+                if (queue.stuckAt() >= 0) {
+                    giveUp(endsPrevious);
+                    return;
+                }
                 // What follows can take long: watch and unwatch are system calls,
                 // listeners are the application's code. Meanwhile the hooks read
                 // the clock themselves rather than take a stamp that keeps aging.
@@ -475,6 +499,54 @@ final class Tracker extends UmmuHooks {
                 Log.warn("dispatcher: " + Log.brief(t) + " (continuing)");
             }
         }
+    }
+
+    /**
+     * Fail open after a record whose number was taken never came (its
+     * producer failed between claim and publication): the records after it
+     * cannot be applied without it, and waiting on would stop every event
+     * and, once the ring is full, pause every allocation and pile up overflow
+     * records without bound. So: one line, hooks off (they return before
+     * queuing anything), the backlog dropped (a waiting flush returns false),
+     * watches closed, the registry emptied, and the dispatcher ends. The
+     * application runs on as without the agent.
+     */
+    private void giveUp(List<Object> endsPrevious) {
+        failed = true;
+        if (UmmuHooks.sink == this) {
+            UmmuHooks.sink = null;
+        }
+        for (int k = 0; k < kindEnabled.length; k++) {
+            kindEnabled[k] = false;
+        }
+        stopping = true; // ends any allocation's pause, and the dispatch loop
+        Log.error("a hook's record (sequence " + queue.stuckAt() + ") was never completed within "
+                + STUCK_NANOS / 1_000_000 + " ms (its thread failed inside the hook); tracking off, "
+                + "queued records dropped, the application runs on without the agent");
+        for (Entry e : byWatch.values()) {
+            try {
+                e.watch.close();
+            } catch (RuntimeException ex) {
+                Log.debug("unwatch of " + e + " failed: " + Log.brief(ex));
+            }
+        }
+        byWatch.clear();
+        live.clear();
+        fresh.drain(e -> { });
+        releasing.drain(e -> { });
+        young.clear();
+        roundMillis = 0;
+        // Last, so that a flush that returns sees all of the above.
+        java.util.function.Consumer<Object> releaseFlush = r -> {
+            if (r instanceof CountDownLatch) {
+                ((CountDownLatch) r).countDown();
+            }
+        };
+        queue.dropBacklog(releaseFlush);
+        endsPrevious.forEach(releaseFlush); // flushes taken but not finished yet
+        ends.forEach(releaseFlush);
+        endsPrevious.clear();
+        ends.clear();
     }
 
     /**
