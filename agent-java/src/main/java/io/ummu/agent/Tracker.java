@@ -32,7 +32,14 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * throw except an OutOfMemoryError, which the bridge swallows. Because a hook
  * never calls anything that could allocate a direct buffer, there is no
  * re-entrancy to guard against except the dispatcher's own allocations (the
- * notifier's buffers), which are ignored by a plain thread identity check.
+ * notifier's buffers, and what a listener allocates), which the allocation
+ * hook ignores by a plain thread identity check: the dispatcher must not
+ * pause for itself to catch up. Releases on the dispatcher thread are queued
+ * like any other: a listener that frees a tracked buffer (invokeCleaner,
+ * Arena.close) must see it RELEASED, and its unmap must not count as
+ * DANGLING. That is safe: an offer never waits, and a drain takes only the
+ * records numbered before it began, so the dispatcher never waits for a
+ * record it queues itself; the next round takes them.
  * One exception to "only append": an allocating thread that finds the
  * dispatcher far behind ({@link #BACKLOG_LIMIT}) pauses, a bounded number
  * of short timed parks; it never waits for anything to happen.
@@ -335,7 +342,7 @@ final class Tracker extends UmmuHooks {
 
     @Override
     protected void releasing(int kind, long address) {
-        if (kind >= 0 && kind < KINDS.length && kindEnabled[kind] && Thread.currentThread() != dispatcher) {
+        if (kind >= 0 && kind < KINDS.length && kindEnabled[kind]) {
             enqueue(OP_BEGIN, kind, address, 0, 0, null);
         }
     }
@@ -347,8 +354,7 @@ final class Tracker extends UmmuHooks {
      */
     @Override
     protected boolean releasing(int kind, long address, long size) {
-        if (size < minSize || size <= 0 || kind < 0 || kind >= KINDS.length || !kindEnabled[kind]
-                || Thread.currentThread() == dispatcher) {
+        if (size < minSize || size <= 0 || kind < 0 || kind >= KINDS.length || !kindEnabled[kind]) {
             return false;
         }
         enqueue(OP_BEGIN, kind, address, 0, 0, null);
@@ -357,7 +363,7 @@ final class Tracker extends UmmuHooks {
 
     @Override
     protected void released(int kind, long address) {
-        if (kind >= 0 && kind < KINDS.length && kindEnabled[kind] && Thread.currentThread() != dispatcher) {
+        if (kind >= 0 && kind < KINDS.length && kindEnabled[kind]) {
             enqueue(OP_END, kind, address, 0, 0, null);
         }
     }

@@ -186,6 +186,53 @@ class TrackerQueueTest {
         }
     }
 
+    /**
+     * A listener runs on the dispatcher thread; when it frees a tracked buffer
+     * (Unsafe.invokeCleaner, Arena.close), that buffer's release records come
+     * from the dispatcher thread and must be queued like any other: else the
+     * buffer stays live and watched, its own unmap is then a DANGLING, and its
+     * RELEASED never comes. (Driven directly here, as the JDK's release hooks
+     * would call the tracker inside the listener.)
+     */
+    @Test
+    void aBufferAListenerFreesIsReleased() throws Exception {
+        Tracker t = new Tracker(Options.parse("", Map.of(), new Properties()), new KernelSource.JvmOnly());
+        long a = 0x80000000L;
+        long b = 0x90000000L;
+        long size = 1 << 16;
+        java.util.List<io.ummu.BufferEvent> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        io.ummu.BufferListener l = ev -> {
+            events.add(ev);
+            if (ev.type() == io.ummu.BufferEvent.Type.RELEASED && ev.buffer().address() == a) {
+                // As the Deallocator of buffer b would, run by the listener.
+                if (t.releasing(0, b, size)) {
+                    t.released(0, b);
+                }
+            }
+        };
+        AgentRuntime.LISTENERS.add(l);
+        t.start();
+        try {
+            t.allocated(0, a, size);
+            t.allocated(0, b, size);
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush");
+            assertEquals(2, t.liveCount(), "both live");
+            t.releasing(0, a, size);
+            t.released(0, a);
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush after a's release");
+            // b's records were queued by the listener during a's round: the next flush covers them.
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush after b's release");
+            assertEquals(0, t.liveCount(), "b still live after the listener freed it: " + t.liveBuffers());
+            assertEquals(2, t.stats.released, "released");
+            assertEquals(0, t.stats.dangling, "dangling");
+            assertTrue(events.stream().anyMatch(ev -> ev.type() == io.ummu.BufferEvent.Type.RELEASED
+                    && ev.buffer().address() == b), "RELEASED of the buffer the listener freed: " + events);
+        } finally {
+            AgentRuntime.LISTENERS.remove(l);
+            t.stop();
+        }
+    }
+
     private static long allocatedAt(Tracker t, long address) {
         for (Entry e : t.liveBuffers()) {
             if (e.address() == address) {
