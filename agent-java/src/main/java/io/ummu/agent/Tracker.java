@@ -218,10 +218,13 @@ final class Tracker extends UmmuHooks {
      * hypervisor, a system call on some): as much as the rest of the hook.
      * While the dispatcher runs or lingers it starts a round at least every
      * {@link #LINGER_NANOS} plus the park's slack, so the stamp is at most
-     * that much earlier than the allocation (longer only while the dispatcher
-     * waits for a core). It stores 0 before it does anything that can take
-     * long (system calls to watch and unwatch, listeners) and before it
-     * sleeps, and a hook that reads 0 reads the clock itself.
+     * that much earlier than the allocation; longer while a round takes long
+     * before its slow part: the dispatcher waits for a core, drains a backlog,
+     * waits in the drain for a descheduled producer, or reads the kernel in
+     * the forced drain that starts a round after a release or a flush. It
+     * stores 0 before it does anything that can take long (system calls to
+     * watch and unwatch, listeners) and before it sleeps, and a hook that
+     * reads 0 reads the clock itself.
      */
     private volatile long roundMillis;
     private static final java.lang.invoke.VarHandle SLEEPING;
