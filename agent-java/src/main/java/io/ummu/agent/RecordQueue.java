@@ -3,6 +3,7 @@ package io.ummu.agent;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The tracker's hook records: a multi-producer, single-consumer queue of
@@ -36,7 +37,13 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p>Between taking its number and publishing, a producer holds no lock but
  * can be descheduled; the consumer then waits for that one record (it has to:
- * the records after it may depend on it), spinning briefly, then yielding.
+ * the records after it may depend on it), spinning briefly, then parking
+ * between looks. Nothing between the claim and the publication calls out or
+ * allocates (but for the rare overflow past {@link #SPARE_MARGIN}), yet a
+ * StackOverflowError can still strike there, and the hooks swallow it; so the
+ * consumer's wait is bounded: past its limit, the drain returns and says
+ * which record never came ({@link #stuckAt}), and the tracker gives up
+ * ({@link #dropBacklog}).
  *
  * <p>Ordering in names, as JCTools does: {@code lv} volatile (or acquire)
  * load, {@code so} ordered (release) store, {@code lp}/{@code sp} plain,
@@ -62,6 +69,18 @@ public final class RecordQueue {
     static final int PUBLISH_EVERY = 256;
 
     private static final long HAS_REF = 1L << 15;
+
+    /**
+     * A producer allocates its overflow object before claiming a number once
+     * fewer than this many slots look free, so that only this many producers
+     * racing into the last slots can still allocate after the claim.
+     */
+    static final int SPARE_MARGIN = 64;
+
+    /** Consumer spins this many times on an unpublished record before it parks between looks. */
+    static final int WAIT_SPINS = 1000;
+    /** How long the consumer parks between looks at an unpublished record. */
+    static final long WAIT_PARK_NANOS = 50_000L;
 
     /*
      * The two indexes live in one array, 128 bytes apart and away from the
@@ -110,19 +129,23 @@ public final class RecordQueue {
     private final AddressMap<Overflow> stragglers = new AddressMap<>();
     /** Consumer-confined: the next sequence number to take. */
     private long next;
+    /** Consumer-confined: the record a drain gave up waiting for, or -1. */
+    private long stuck = -1;
+    /** Set by {@link #close}: a waiting drain returns. */
+    private volatile boolean closed;
     /** Records that went through the overflow; written by the consumer, read by anyone (tests, diagnostics). */
     private volatile long overflowCount;
 
     private static final class Overflow {
-        final long seq;
+        /** Set after the claim, before the push that publishes the object. */
+        long seq;
         final long word;
         final long address;
         final long size;
         final Object ref;
         Overflow below;
 
-        Overflow(long seq, long word, long address, long size, Object ref) {
-            this.seq = seq;
+        Overflow(long word, long address, long size, Object ref) {
             this.word = word;
             this.address = address;
             this.size = size;
@@ -156,21 +179,36 @@ public final class RecordQueue {
      * @return the record's sequence number
      */
     public long offer(int op, int kind, long addr, long sz, long t, Object r) {
-        long s = xaddProducerIndex();
-        int i = (int) s & mask;
-        int at = i << SLOT_SHIFT;
+        // Between taking its number and publishing the record a producer must
+        // not fail: a number taken and never published stops the consumer (it
+        // waits for that record, then gives up; see drain). So everything that
+        // can call out, allocate or throw comes before the claim: the consumer
+        // index is read first (it only grows, so an older value only sends a
+        // record to the overflow more often, never into an occupied slot), and
+        // the overflow object is allocated first when the ring looks nearly full.
         long word = (t << 16) | (r != null ? HAS_REF : 0) | ((kind & 0x7f) << 8) | (op & 0xff);
-        if (s - capacity < lvConsumerIndex()) {
+        long c = (long) LONGS.getVolatile(indexes, CONSUMER);
+        Overflow spare = null;
+        if ((long) LONGS.getVolatile(indexes, PRODUCER) - c >= capacity - SPARE_MARGIN) {
+            spare = new Overflow(word, addr, sz, r);
+        }
+        long s = (long) LONGS.getAndAdd(indexes, PRODUCER, 1L);
+        int i = (int) s & mask;
+        if (s - capacity < c) {
+            int at = i << SLOT_SHIFT;
             slots[at + 1] = word;
             slots[at + 2] = addr;
             slots[at + 3] = sz;
             if (r != null) {
                 ref[i] = r;
             }
-            soSequence(at, s + 1);
+            LONGS.setRelease(slots, at, s + 1);
         } else {
-            // The consumer has not taken record s - capacity yet: a full lap behind.
-            Overflow o = new Overflow(s, word, addr, sz, r);
+            // The consumer had not taken record s - capacity yet: a full lap behind.
+            // Allocating here is the one remaining window (more than SPARE_MARGIN
+            // producers filled the ring between the look above and the claim).
+            Overflow o = spare != null ? spare : new Overflow(word, addr, sz, r);
+            o.seq = s;
             Overflow top;
             do {
                 top = overflowTop.get();
@@ -178,6 +216,15 @@ public final class RecordQueue {
             } while (!overflowTop.compareAndSet(top, o));
         }
         return s;
+    }
+
+    /**
+     * Test only: takes a sequence number and never publishes a record for it,
+     * as a producer that failed (a StackOverflowError, an OutOfMemoryError)
+     * between its claim and its publication would.
+     */
+    long claimWithoutPublishing() {
+        return (long) LONGS.getAndAdd(indexes, PRODUCER, 1L);
     }
 
     /** Sequence numbers taken so far (the next record's number). */
@@ -198,16 +245,8 @@ public final class RecordQueue {
         LONGS.setRelease(indexes, CONSUMER, s);
     }
 
-    private long xaddProducerIndex() {
-        return (long) LONGS.getAndAdd(indexes, PRODUCER, 1L);
-    }
-
     private long lvSequence(int at) {
         return (long) LONGS.getAcquire(slots, at);
-    }
-
-    private void soSequence(int at, long v) {
-        LONGS.setRelease(slots, at, v);
     }
 
     // ------------------------------------------------------------ consumer
@@ -217,19 +256,30 @@ public final class RecordQueue {
         return lvProducerIndex() == next;
     }
 
+    /** As {@link #drain(Sink, long)} with no time limit (the jcstress proofs). */
+    public int drain(Sink sink) {
+        return drain(sink, Long.MAX_VALUE);
+    }
+
     /**
      * Consumer only: takes, in sequence order, every record whose number was
      * taken before this call (so at least every offer that returned before
      * it), handing each to {@code sink}. A record is taken before it is handed
      * over: if {@code sink} throws, that record is not handed over again.
      *
+     * <p>Returns early, with the records before it taken, if the next record
+     * is not published within {@code maxWaitNanos} of the consumer starting to
+     * wait for it ({@link #stuckAt()} then says which), or once {@link #close}
+     * was called while it waits.
+     *
      * @return the number of records taken
      */
-    public int drain(Sink sink) {
+    public int drain(Sink sink, long maxWaitNanos) {
         long limit = lvProducerIndex();
         long start = next;
         long s = start;
         int spins = 0;
+        long waitingSince = 0;
         try {
             while (s < limit) {
                 int i = (int) s & mask;
@@ -258,12 +308,24 @@ public final class RecordQueue {
                 }
                 Overflow o = takeOverflow(s);
                 if (o == null) {
-                    // Its producer has taken the number but not yet published the record.
-                    if (++spins < 1000) {
+                    // Its producer has taken the number but not yet published the
+                    // record: descheduled, or failed in between and never will.
+                    // Spin briefly, then park between looks; give up after the limit.
+                    if (++spins < WAIT_SPINS) {
                         Thread.onSpinWait();
-                    } else {
-                        Thread.yield();
+                        continue;
                     }
+                    long now = System.nanoTime();
+                    if (spins == WAIT_SPINS) {
+                        waitingSince = now;
+                    } else if (now - waitingSince >= maxWaitNanos) {
+                        stuck = s;
+                        break;
+                    }
+                    if (closed) {
+                        break;
+                    }
+                    LockSupport.parkNanos(this, WAIT_PARK_NANOS);
                     continue;
                 }
                 // The producer of s found the slot occupied and never wrote it.
@@ -280,6 +342,54 @@ public final class RecordQueue {
             soConsumerIndex(s);
         }
         return (int) (s - start);
+    }
+
+    /**
+     * Consumer only: the sequence number of the record a drain gave up
+     * waiting for, or -1.
+     */
+    long stuckAt() {
+        return stuck;
+    }
+
+    /** Any thread: a drain waiting for an unpublished record returns at its next look. */
+    void close() {
+        closed = true;
+    }
+
+    /**
+     * Consumer only: forgets every record not taken yet, handing each
+     * reference still held (a flush latch among them) to {@code refs}, and
+     * tells producers the ring is empty: nothing queued is ever taken, and
+     * what is still referenced is let go. For giving up after a record that
+     * never came: the records after it cannot be applied without it.
+     */
+    void dropBacklog(java.util.function.Consumer<Object> refs) {
+        long limit = lvProducerIndex();
+        for (int i = 0; i < ref.length; i++) {
+            Object r = ref[i];
+            if (r != null) {
+                ref[i] = null;
+                refs.accept(r);
+            }
+        }
+        for (Overflow o = overflowTop.getAndSet(null); o != null; o = o.below) {
+            if (o.ref != null) {
+                refs.accept(o.ref);
+            }
+        }
+        for (Overflow o; (o = pending.pollFirst()) != null; ) {
+            if (o.ref != null) {
+                refs.accept(o.ref);
+            }
+        }
+        stragglers.drain(o -> {
+            if (o.ref != null) {
+                refs.accept(o.ref);
+            }
+        });
+        next = limit;
+        soConsumerIndex(limit);
     }
 
     private Overflow takeOverflow(long s) {

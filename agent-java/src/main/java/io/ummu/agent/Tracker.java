@@ -32,10 +32,20 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * throw except an OutOfMemoryError, which the bridge swallows. Because a hook
  * never calls anything that could allocate a direct buffer, there is no
  * re-entrancy to guard against except the dispatcher's own allocations (the
- * notifier's buffers), which are ignored by a plain thread identity check.
+ * notifier's buffers, and what a listener allocates), which the allocation
+ * hook ignores by a plain thread identity check: the dispatcher must not
+ * pause for itself to catch up. Releases on the dispatcher thread are queued
+ * like any other: a listener that frees a tracked buffer (invokeCleaner,
+ * Arena.close) must see it RELEASED, and its unmap must not count as
+ * DANGLING. That is safe: an offer never waits, and a drain takes only the
+ * records numbered before it began, so the dispatcher never waits for a
+ * record it queues itself; the next round takes them.
  * One exception to "only append": an allocating thread that finds the
  * dispatcher far behind ({@link #BACKLOG_LIMIT}) pauses, a bounded number
  * of short timed parks; it never waits for anything to happen.
+ * A record whose number was taken but that never came (its producer failed
+ * in between) is waited for at most {@link #STUCK_NANOS}; then tracking is
+ * turned off for good ({@link #giveUp}).
  * Everything else (the registry, watch/unwatch, drains, listeners) is
  * confined to the one dispatcher thread, "ummu-buffers".
  *
@@ -157,6 +167,16 @@ final class Tracker extends UmmuHooks {
      * starved the dispatcher; no deadlock is possible, nothing is awaited.
      */
     static final long BACKLOG_LIMIT = QUEUE_CAPACITY;
+
+    /**
+     * How long the dispatcher waits for a record whose number was taken but
+     * that was never published before it gives up on tracking (see
+     * {@link #giveUp}). A descheduled producer publishes within a scheduler
+     * delay; one that never does failed between its claim and its
+     * publication (a StackOverflowError the hook swallowed), and every record
+     * after it would otherwise wait forever behind it.
+     */
+    static final long STUCK_NANOS = 1_000_000_000L;
     static final int MAX_PAUSES = 16;
     static final long PAUSE_NANOS = 20_000L;
 
@@ -179,6 +199,8 @@ final class Tracker extends UmmuHooks {
     private final AtomicLong sampleCounter = new AtomicLong();
     private final Thread dispatcher;
     private volatile boolean stopping;
+    /** Set when the dispatcher gave up on a record that never came: tracking is off for good. */
+    private volatile boolean failed;
 
     /** The hooks' records; the dispatcher is its one consumer. */
     final RecordQueue queue = new RecordQueue(QUEUE_CAPACITY);
@@ -196,10 +218,13 @@ final class Tracker extends UmmuHooks {
      * hypervisor, a system call on some): as much as the rest of the hook.
      * While the dispatcher runs or lingers it starts a round at least every
      * {@link #LINGER_NANOS} plus the park's slack, so the stamp is at most
-     * that much earlier than the allocation (longer only while the dispatcher
-     * waits for a core). It stores 0 before it does anything that can take
-     * long (system calls to watch and unwatch, listeners) and before it
-     * sleeps, and a hook that reads 0 reads the clock itself.
+     * that much earlier than the allocation; longer while a round takes long
+     * before its slow part: the dispatcher waits for a core, drains a backlog,
+     * waits in the drain for a descheduled producer, or reads the kernel in
+     * the forced drain that starts a round after a release or a flush. It
+     * stores 0 before it does anything that can take long (system calls to
+     * watch and unwatch, listeners) and before it sleeps, and a hook that
+     * reads 0 reads the clock itself.
      */
     private volatile long roundMillis;
     private static final java.lang.invoke.VarHandle SLEEPING;
@@ -320,7 +345,7 @@ final class Tracker extends UmmuHooks {
 
     @Override
     protected void releasing(int kind, long address) {
-        if (kind >= 0 && kind < KINDS.length && kindEnabled[kind] && Thread.currentThread() != dispatcher) {
+        if (kind >= 0 && kind < KINDS.length && kindEnabled[kind]) {
             enqueue(OP_BEGIN, kind, address, 0, 0, null);
         }
     }
@@ -332,8 +357,7 @@ final class Tracker extends UmmuHooks {
      */
     @Override
     protected boolean releasing(int kind, long address, long size) {
-        if (size < minSize || size <= 0 || kind < 0 || kind >= KINDS.length || !kindEnabled[kind]
-                || Thread.currentThread() == dispatcher) {
+        if (size < minSize || size <= 0 || kind < 0 || kind >= KINDS.length || !kindEnabled[kind]) {
             return false;
         }
         enqueue(OP_BEGIN, kind, address, 0, 0, null);
@@ -342,7 +366,7 @@ final class Tracker extends UmmuHooks {
 
     @Override
     protected void released(int kind, long address) {
-        if (kind >= 0 && kind < KINDS.length && kindEnabled[kind] && Thread.currentThread() != dispatcher) {
+        if (kind >= 0 && kind < KINDS.length && kindEnabled[kind]) {
             enqueue(OP_END, kind, address, 0, 0, null);
         }
     }
@@ -389,14 +413,19 @@ final class Tracker extends UmmuHooks {
         if (Thread.currentThread() == dispatcher) {
             return false; // from a listener: would wait for itself
         }
+        if (failed) {
+            return false; // tracking is off: nothing will be delivered
+        }
         CountDownLatch latch = new CountDownLatch(1);
         enqueue(OP_FLUSH, 0, 0, 0, 0, latch);
         LockSupport.unpark(dispatcher); // a flush does not wait out the linger
-        return latch.await(timeoutNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
+        // A dispatcher that gives up counts the latches it drops down: false then, at once.
+        return latch.await(timeoutNanos, java.util.concurrent.TimeUnit.NANOSECONDS) && !failed;
     }
 
     void stop() {
         stopping = true;
+        queue.close();
         LockSupport.unpark(dispatcher);
     }
 
@@ -426,7 +455,11 @@ final class Tracker extends UmmuHooks {
                 }
                 flushTaken = false;
                 endsNeedDrain = false;
-                int records = queue.drain(applier); // (2) + (3)
+                int records = queue.drain(applier, STUCK_NANOS); // (2) + (3)
+                if (queue.stuckAt() >= 0) {
+                    giveUp(endsPrevious);
+                    return;
+                }
                 // What follows can take long: watch and unwatch are system calls,
                 // listeners are the application's code. Meanwhile the hooks read
                 // the clock themselves rather than take a stamp that keeps aging.
@@ -475,6 +508,54 @@ final class Tracker extends UmmuHooks {
                 Log.warn("dispatcher: " + Log.brief(t) + " (continuing)");
             }
         }
+    }
+
+    /**
+     * Fail open after a record whose number was taken never came (its
+     * producer failed between claim and publication): the records after it
+     * cannot be applied without it, and waiting on would stop every event
+     * and, once the ring is full, pause every allocation and pile up overflow
+     * records without bound. So: one line, hooks off (they return before
+     * queuing anything), the backlog dropped (a waiting flush returns false),
+     * watches closed, the registry emptied, and the dispatcher ends. The
+     * application runs on as without the agent.
+     */
+    private void giveUp(List<Object> endsPrevious) {
+        failed = true;
+        if (UmmuHooks.sink == this) {
+            UmmuHooks.sink = null;
+        }
+        for (int k = 0; k < kindEnabled.length; k++) {
+            kindEnabled[k] = false;
+        }
+        stopping = true; // ends any allocation's pause, and the dispatch loop
+        Log.error("a hook's record (sequence " + queue.stuckAt() + ") was never completed within "
+                + STUCK_NANOS / 1_000_000 + " ms (its thread failed inside the hook); tracking off, "
+                + "queued records dropped, the application runs on without the agent");
+        for (Entry e : byWatch.values()) {
+            try {
+                e.watch.close();
+            } catch (RuntimeException ex) {
+                Log.debug("unwatch of " + e + " failed: " + Log.brief(ex));
+            }
+        }
+        byWatch.clear();
+        live.clear();
+        fresh.drain(e -> { });
+        releasing.drain(e -> { });
+        young.clear();
+        roundMillis = 0;
+        // Last, so that a flush that returns sees all of the above.
+        java.util.function.Consumer<Object> releaseFlush = r -> {
+            if (r instanceof CountDownLatch) {
+                ((CountDownLatch) r).countDown();
+            }
+        };
+        queue.dropBacklog(releaseFlush);
+        endsPrevious.forEach(releaseFlush); // flushes taken but not finished yet
+        ends.forEach(releaseFlush);
+        endsPrevious.clear();
+        ends.clear();
     }
 
     /**

@@ -134,6 +134,105 @@ class TrackerQueueTest {
         }
     }
 
+    /**
+     * A producer that takes a sequence number and never publishes its record
+     * (a StackOverflowError or OutOfMemoryError inside the hook, swallowed by
+     * the bridge) must not wedge the dispatcher: it gives up, says so in one
+     * line, turns tracking off and drops the backlog, and the application's
+     * later allocations queue nothing (no pause, no overflow objects).
+     */
+    @Test
+    void aRecordNeverPublishedTurnsTrackingOffInsteadOfWedgingTheDispatcher() throws Exception {
+        Tracker t = new Tracker(Options.parse("", Map.of(), new Properties()), new KernelSource.JvmOnly());
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream saved = System.err;
+        System.setErr(new java.io.PrintStream(err, true, "UTF-8"));
+        t.start();
+        try {
+            t.allocated(0, 0x50000000L, 4096);
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush before the hole");
+            assertEquals(1, t.stats.tracked, "tracked before the hole");
+            long hole = t.queue.claimWithoutPublishing();
+            t.allocated(0, 0x60000000L, 4096); // behind the hole: never applied
+            // The flush waits behind the hole; the dispatcher gives up after
+            // Tracker.STUCK_NANOS and lets it go with false (without the fix:
+            // false only at this timeout, and tracking still on below).
+            assertFalse(t.flush(TimeUnit.SECONDS.toNanos(30)), "flush behind a record that never came");
+            assertEquals("nothing", t.trackedKinds(), "tracking turned off");
+            assertEquals(hole, t.queue.stuckAt(), "the record the dispatcher gave up on");
+            String log = err.toString("UTF-8");
+            assertTrue(log.contains("[ummu] ERROR a hook's record (sequence " + hole + ") was never completed"),
+                    "one line says so: " + log);
+            assertEquals(1, log.lines().filter(l -> l.startsWith("[ummu]")).count(), "one line: " + log);
+            assertEquals(0, t.liveCount(), "registry emptied");
+
+            // From now on the hooks return before queuing: past a whole ring
+            // and the backlog limit, nothing is queued, so nothing pauses and
+            // nothing piles up in the overflow.
+            long before = t.queue.lvProducerIndex();
+            for (int i = 0; i < 2 * Tracker.QUEUE_CAPACITY; i++) {
+                long address = 0x70000000L + 4096L * (i % 64);
+                t.allocated(0, address, 4096);
+                t.releasing(0, address);
+                t.released(0, address);
+            }
+            assertEquals(before, t.queue.lvProducerIndex(), "records queued after tracking went off");
+            assertEquals(before, t.queue.lvConsumerIndex(), "backlog dropped: nothing counts as queued");
+            assertFalse(t.flush(TimeUnit.SECONDS.toNanos(30)), "flush once tracking is off");
+            assertEquals(before, t.queue.lvProducerIndex(), "a flush once off queues nothing");
+        } finally {
+            t.stop();
+            System.setErr(saved);
+        }
+    }
+
+    /**
+     * A listener runs on the dispatcher thread; when it frees a tracked buffer
+     * (Unsafe.invokeCleaner, Arena.close), that buffer's release records come
+     * from the dispatcher thread and must be queued like any other: else the
+     * buffer stays live and watched, its own unmap is then a DANGLING, and its
+     * RELEASED never comes. (Driven directly here, as the JDK's release hooks
+     * would call the tracker inside the listener.)
+     */
+    @Test
+    void aBufferAListenerFreesIsReleased() throws Exception {
+        Tracker t = new Tracker(Options.parse("", Map.of(), new Properties()), new KernelSource.JvmOnly());
+        long a = 0x80000000L;
+        long b = 0x90000000L;
+        long size = 1 << 16;
+        java.util.List<io.ummu.BufferEvent> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        io.ummu.BufferListener l = ev -> {
+            events.add(ev);
+            if (ev.type() == io.ummu.BufferEvent.Type.RELEASED && ev.buffer().address() == a) {
+                // As the Deallocator of buffer b would, run by the listener.
+                if (t.releasing(0, b, size)) {
+                    t.released(0, b);
+                }
+            }
+        };
+        AgentRuntime.LISTENERS.add(l);
+        t.start();
+        try {
+            t.allocated(0, a, size);
+            t.allocated(0, b, size);
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush");
+            assertEquals(2, t.liveCount(), "both live");
+            t.releasing(0, a, size);
+            t.released(0, a);
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush after a's release");
+            // b's records were queued by the listener during a's round: the next flush covers them.
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush after b's release");
+            assertEquals(0, t.liveCount(), "b still live after the listener freed it: " + t.liveBuffers());
+            assertEquals(2, t.stats.released, "released");
+            assertEquals(0, t.stats.dangling, "dangling");
+            assertTrue(events.stream().anyMatch(ev -> ev.type() == io.ummu.BufferEvent.Type.RELEASED
+                    && ev.buffer().address() == b), "RELEASED of the buffer the listener freed: " + events);
+        } finally {
+            AgentRuntime.LISTENERS.remove(l);
+            t.stop();
+        }
+    }
+
     private static long allocatedAt(Tracker t, long address) {
         for (Entry e : t.liveBuffers()) {
             if (e.address() == address) {

@@ -30,7 +30,8 @@ import org.openjdk.jcstress.infra.results.II_Result;
  * exactly once, with every field as written, the two queued first.
  *
  * <p>Result: (records the consumer's drain took, 1 if all four records were
- * taken exactly once, intact, the queued two first, else -1).
+ * taken exactly once, intact, the queued two first, the producers' two in the
+ * order of the sequence numbers their offers returned, else -1).
  */
 @JCStressTest
 @Description("RecordQueue, full ring: records handed from two producers to the consumer through the overflow (or a slot freed meanwhile), each exactly once and intact")
@@ -42,6 +43,9 @@ public class RecordQueueOverflowTest {
     private final RecordQueue q = new RecordQueue(2);
     private final List<long[]> taken = new ArrayList<>();
     private final List<Object> refs = new ArrayList<>();
+    /** The sequence numbers offer() gave each producer's record: the order the consumer must take them in. */
+    private long seqA = -1;
+    private long seqB = -1;
     private final RecordQueue.Sink sink = (op, kind, address, size, time, ref) -> {
         taken.add(new long[] {op, kind, address, size, time});
         refs.add(ref);
@@ -54,12 +58,12 @@ public class RecordQueueOverflowTest {
 
     @Actor
     public void producerA() {
-        q.offer(0, 2, 0xA000, 0xA1, 0xA2, "a");
+        seqA = q.offer(0, 2, 0xA000, 0xA1, 0xA2, "a");
     }
 
     @Actor
     public void producerBThenConsumer(II_Result r) {
-        q.offer(2, 3, 0xB000, 0xB1, 0xB2, null);
+        seqB = q.offer(2, 3, 0xB000, 0xB1, 0xB2, null);
         r.r1 = q.drain(sink); // the only consumer while the actors run: taken is its own
     }
 
@@ -89,7 +93,9 @@ public class RecordQueueOverflowTest {
                 return false;
             }
         }
-        return a >= 0 && b >= 0;
+        // Taken in the order offer() numbered them (the queue's sequence numbers
+        // start at 0, so a record's place in taken is its number), not merely both.
+        return a >= 0 && b >= 0 && a == seqA && b == seqB;
     }
 
     private static boolean same(long[] t, long op, long kind, long address, long size, long time) {
