@@ -81,6 +81,12 @@ public final class RecordQueue {
     static final int WAIT_SPINS = 1000;
     /** How long the consumer parks between looks at an unpublished record. */
     static final long WAIT_PARK_NANOS = 50_000L;
+    /**
+     * The most one look counts toward the wait limit. A GC pause, or the
+     * dispatcher itself descheduled, stops the producer too and must not be
+     * counted as the producer's failure: only time in which both could run is.
+     */
+    static final long WAIT_LOOK_CREDIT_NANOS = 4 * WAIT_PARK_NANOS;
 
     /*
      * The two indexes live in one array, 128 bytes apart and away from the
@@ -268,9 +274,10 @@ public final class RecordQueue {
      * over: if {@code sink} throws, that record is not handed over again.
      *
      * <p>Returns early, with the records before it taken, if the next record
-     * is not published within {@code maxWaitNanos} of the consumer starting to
-     * wait for it ({@link #stuckAt()} then says which), or once {@link #close}
-     * was called while it waits.
+     * is not published within {@code maxWaitNanos} of the consumer waiting for
+     * it ({@link #stuckAt()} then says which; each look counts at most
+     * {@link #WAIT_LOOK_CREDIT_NANOS}, so a GC pause does not use up the
+     * limit), or once {@link #close} was called while it waits.
      *
      * @return the number of records taken
      */
@@ -279,7 +286,8 @@ public final class RecordQueue {
         long start = next;
         long s = start;
         int spins = 0;
-        long waitingSince = 0;
+        long lastLook = 0;
+        long waited = 0;
         try {
             while (s < limit) {
                 int i = (int) s & mask;
@@ -317,11 +325,15 @@ public final class RecordQueue {
                     }
                     long now = System.nanoTime();
                     if (spins == WAIT_SPINS) {
-                        waitingSince = now;
-                    } else if (now - waitingSince >= maxWaitNanos) {
-                        stuck = s;
-                        break;
+                        waited = 0;
+                    } else {
+                        waited += Math.min(now - lastLook, WAIT_LOOK_CREDIT_NANOS);
+                        if (waited >= maxWaitNanos) {
+                            stuck = s;
+                            break;
+                        }
                     }
+                    lastLook = now;
                     if (closed) {
                         break;
                     }

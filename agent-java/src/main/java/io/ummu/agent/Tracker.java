@@ -44,8 +44,10 @@ import io.ummu.agent.bootstrap.UmmuHooks;
  * dispatcher far behind ({@link #BACKLOG_LIMIT}) pauses, a bounded number
  * of short timed parks; it never waits for anything to happen.
  * A record whose number was taken but that never came (its producer failed
- * in between) is waited for at most {@link #STUCK_NANOS}; then tracking is
- * turned off for good ({@link #giveUp}).
+ * in between) is waited for at most {@link #STUCK_NANOS} of time in which
+ * its producer could have run (a GC pause does not count, see
+ * {@code RecordQueue.drain}); then tracking is turned off for good
+ * ({@link #giveUp}).
  * Everything else (the registry, watch/unwatch, drains, listeners) is
  * confined to the one dispatcher thread, "ummu-buffers".
  *
