@@ -1,6 +1,5 @@
 package io.ummu.internal;
 
-import java.lang.constant.ConstantDescs;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.lang.ref.Cleaner;
@@ -139,17 +138,7 @@ public abstract class CounterPage {
      *     loaded under its own name)
      */
     public static long addressClassData(MethodHandles.Lookup own) {
-        Long address;
-        try {
-            address = MethodHandles.classData(own, ConstantDescs.DEFAULT_NAME, Long.class);
-        } catch (IllegalAccessException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-        if (address == null) {
-            throw new IllegalStateException(own.lookupClass().getName()
-                    + ": no class data; only a class from CounterPage.defineConstantClass has a counter address");
-        }
-        return address;
+        return CounterPages.classData(own, Long.class, "counter address");
     }
 
     /**

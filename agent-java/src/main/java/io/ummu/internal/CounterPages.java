@@ -2,6 +2,7 @@ package io.ummu.internal;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.constant.ConstantDescs;
 import java.lang.invoke.MethodHandles;
 import java.lang.ref.Cleaner;
 import java.nio.ByteBuffer;
@@ -69,6 +70,26 @@ final class CounterPages {
                 return "reading " + e + ": " + x;
             }
         });
+    }
+
+    /**
+     * The class data of a class from {@link #define}, read in its initializer.
+     *
+     * @throws IllegalStateException if it has none (not defined by {@link #define},
+     *     e.g. the template loaded under its own name)
+     */
+    static <T> T classData(MethodHandles.Lookup own, Class<T> type, String what) {
+        T data;
+        try {
+            data = MethodHandles.classData(own, ConstantDescs.DEFAULT_NAME, type);
+        } catch (IllegalAccessException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+        if (data == null) {
+            throw new IllegalStateException(own.lookupClass().getName()
+                    + ": no class data; only a class from CounterPage.defineConstantClass has a " + what);
+        }
+        return data;
     }
 
     /**

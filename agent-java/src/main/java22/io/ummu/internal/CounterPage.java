@@ -1,6 +1,5 @@
 package io.ummu.internal;
 
-import java.lang.constant.ConstantDescs;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
@@ -126,17 +125,7 @@ public abstract class CounterPage {
      *     loaded under its own name)
      */
     public static MemorySegment segmentClassData(MethodHandles.Lookup own) {
-        MemorySegment counter;
-        try {
-            counter = MethodHandles.classData(own, ConstantDescs.DEFAULT_NAME, MemorySegment.class);
-        } catch (IllegalAccessException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-        if (counter == null) {
-            throw new IllegalStateException(own.lookupClass().getName()
-                    + ": no class data; only a class from CounterPage.defineConstantClass has a counter segment");
-        }
-        return counter;
+        return CounterPages.classData(own, MemorySegment.class, "counter segment");
     }
 
     /**
