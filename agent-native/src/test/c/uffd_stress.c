@@ -714,7 +714,7 @@ int main(void)
 		return 0;
 	}
 	r = ops->open(&b, why, sizeof(why));
-	if (!ok(r == 0, "open: %s", why))
+	if (!ok(r == 0, "open: %s", r == 0 ? "the backend opened" : why))
 		return tap_done();
 	slots = calloc(NSLOTS, sizeof(*slots));
 	long_map = mmap(NULL, LONG_PAGES * (size_t)pg, PROT_READ | PROT_WRITE,

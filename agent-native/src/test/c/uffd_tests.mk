@@ -33,8 +33,18 @@ $(OBJDIR)/uffd_%: $(UFFD_TEST)/uffd_%.c $(UFFD_SRCS) $(UFFD_HDRS)
 	@mkdir -p $(OBJDIR)
 	$(UFFD_CC) $(UFFD_CPPFLAGS) $(UFFD_CFLAGS) -o $@ $< $(UFFD_SRCS) $(UFFD_LDFLAGS)
 
+# As root, the functional cases also run as nobody: the backend must work
+# unprivileged (UFFD_USER_MODE_ONLY, whatever vm.unprivileged_userfaultfd says)
+# and say why where only root may go (/dev/userfaultfd). A copy of the binary
+# in a private directory, so that nobody can run it wherever the tree is.
 uffd-check: $(UFFD_BINS)
 	$(OBJDIR)/uffd_backend_test
+	@if [ "$$(id -u)" = 0 ] && command -v setpriv >/dev/null; then \
+		d=$$(mktemp -d) && cp $(OBJDIR)/uffd_backend_test "$$d/" && chmod 755 "$$d" && \
+		echo "# uffd_backend_test as nobody (vm.unprivileged_userfaultfd=$$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null))" && \
+		(cd "$$d" && setpriv --reuid=65534 --regid=65534 --clear-groups ./uffd_backend_test); \
+		rc=$$?; rm -rf "$$d"; exit $$rc; \
+	fi
 	$(OBJDIR)/uffd_stress
 
 # Standalone use (make -f uffd_tests.mk check); when included from another

@@ -95,6 +95,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     private static final long EXIT_POLL_NANOS = 10_000_000L;
 
     private final Backend backend;
+    private final String backendChoice;
     private final Set<Capability> capabilities;
     private final BackendOps ops;
     private final long handle;
@@ -159,6 +160,8 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
          * until then {@link #newNotifier} closes it if making the notifier fails.
          */
         boolean pageRegistered;
+        /** Why this backend: see {@link AbstractMemoryNotifier#backendChoice()}. */
+        String choice;
 
         private Opened(Backend backend, long handle, int capabilities, ByteBuffer page, BackendOps ops) {
             this.backend = backend;
@@ -171,6 +174,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
 
     AbstractMemoryNotifier(Opened opened) {
         this.backend = opened.backend;
+        this.backendChoice = opened.choice != null ? opened.choice : "requested by open(" + opened.backend + ")";
         this.handle = opened.handle;
         this.ops = opened.ops;
         this.capabilities = Capability.fromBits(opened.capabilities);
@@ -281,33 +285,41 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         }
         if (forced != null && !forced.isBlank() && !forced.trim().equalsIgnoreCase("auto")) {
             Backend b = parseBackend(forced.trim(), source);
+            Opened o;
             try {
-                return openBackend(b);
+                o = openBackend(b);
             } catch (MemoryNotifierException e) {
                 throw new MemoryNotifierException(e.getMessage() + " (backend forced by " + source + ")",
                         e.errno(), e);
             }
+            o.choice = "forced by " + source;
+            return o;
         }
-        StringBuilder reasons = new StringBuilder("open(): no memory notifier backend is available:");
+        // Each backend is tried by opening it, not by its availability probe
+        // first: the open says why just as precisely, and the userfaultfd
+        // probe is itself a whole open and close (reader thread, self test).
+        StringBuilder reasons = new StringBuilder();
         int errno = 0;
         MemoryNotifierException first = null;
         for (Backend b : Backend.values()) {
-            String why = b.unavailabilityCause();
-            if (why == null) {
-                try {
-                    return openBackend(b);
-                } catch (MemoryNotifierException e) {
-                    why = e.getMessage();
+            try {
+                Opened o = openBackend(b);
+                o.choice = reasons.length() == 0 ? "the first choice"
+                        : "the first that opened; skipped" + reasons.substring(0, reasons.length() - 1);
+                return o;
+            } catch (MemoryNotifierException e) {
+                if (first == null) {
+                    first = e;
                     errno = e.errno();
-                    if (first == null) {
-                        first = e;
-                    }
                 }
+                String why = String.valueOf(e.getMessage());
+                String op = "open(" + b + "): ";
+                reasons.append(' ').append(b).append(": ")
+                        .append(why.startsWith(op) ? why.substring(op.length()) : why).append(';');
             }
-            reasons.append(' ').append(b).append(": ").append(why).append(';');
         }
         reasons.setLength(reasons.length() - 1);
-        throw new MemoryNotifierException(reasons.toString(), errno, first);
+        throw new MemoryNotifierException("open(): no memory notifier backend is available:" + reasons, errno, first);
     }
 
     private static Backend parseBackend(String value, String source) {
@@ -379,6 +391,20 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      */
     public final Set<Capability> capabilities() {
         return capabilities;
+    }
+
+    /**
+     * Why this notifier runs on {@link #backend()}, for logs and status
+     * lines: {@code "the first choice"}; {@code "the first that opened;
+     * skipped UMMUNOTIFY: <why it did not open>"}; {@code "forced by system
+     * property ummu.backend"} (or the environment variable); or
+     * {@code "requested by open(USERFAULTFD)"}. The wording is for people,
+     * not for parsing. Thread-safe; works after close.
+     *
+     * @return a short sentence without a trailing period
+     */
+    public final String backendChoice() {
+        return backendChoice;
     }
 
     // ------------------------------------------------------------- watching

@@ -20,7 +20,9 @@ public enum Backend {
     /**
      * Stock-kernel {@code userfaultfd} (Linux 6.7 or later, asynchronous
      * write-protect mode): sees unmap, mremap and madvise, not migration,
-     * swap or truncation.
+     * swap, truncation, {@code mprotect} or {@code shmdt}. One userfaultfd
+     * serves every notifier of the process; a child made by {@code fork()}
+     * is not watched (its copy of a notifier refuses to watch).
      */
     USERFAULTFD;
 

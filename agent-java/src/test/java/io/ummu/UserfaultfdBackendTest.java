@@ -21,6 +21,7 @@ import io.ummu.internal.DirectAddress;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * The userfaultfd backend through the public API, with Java 17's means (no
@@ -33,6 +34,10 @@ import org.junit.jupiter.api.Test;
  * leaves it out on 6.1, which lacks WP_ASYNC.
  * {@code UserfaultfdBackendJdk22Test} changes mappings itself through FFM.
  */
+// A stuck reader thread blocks the unmapping thread in the kernel, where no
+// interrupt reaches it: the test runs in a thread of its own, so that it fails
+// after the limit instead of hanging the build.
+@Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class UserfaultfdBackendTest {
     /** Above glibc's largest mmap threshold: its own mapping, unmapped on free. */
     static final int BIG = 40 << 20;

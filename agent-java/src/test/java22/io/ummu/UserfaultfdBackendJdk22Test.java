@@ -17,6 +17,7 @@ import java.util.EnumSet;
 import java.util.List;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * The userfaultfd backend with mappings the test changes itself through FFM:
@@ -24,6 +25,10 @@ import org.junit.jupiter.api.Test;
  * over a watch, mremap shrink and move, and unrelated unmaps. Runs where the
  * backend is available (see {@link UserfaultfdBackendTest}).
  */
+// A stuck reader thread blocks the unmapping thread in the kernel, where no
+// interrupt reaches it: the test runs in a thread of its own, so that it fails
+// after the limit instead of hanging the build.
+@Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class UserfaultfdBackendJdk22Test {
     private static final int MAP_FIXED = 0x10;
     private static final Linker LINKER = Linker.nativeLinker();

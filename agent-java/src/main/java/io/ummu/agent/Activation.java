@@ -62,6 +62,7 @@ final class Activation {
         }
         // Concatenated, not String.format: a Formatter loads the locale machinery at JVM start-up.
         String line = "agent on (" + (late ? "attached late" : "premain") + "): backend " + src.name()
+                + (src.choice() == null ? "" : " (" + src.choice() + ")")
                 + ", tracking " + t.trackedKinds() + (o.minSize > 0 ? " >= " + o.minSize + " bytes" : "")
                 + ", " + (hooks.size() - skipped.size()) + " of " + hooks.size() + " hooks in place";
         AgentRuntime.status = line + (why[0] == null ? "" : "; " + why[0]);
@@ -76,12 +77,16 @@ final class Activation {
             why[0] = "kernel backend off (backend=jvm): only RELEASED events will be delivered";
             return new KernelSource.JvmOnly();
         }
+        boolean auto = "auto".equals(o.backend);
         try {
-            MemoryNotifier n = "auto".equals(o.backend) ? MemoryNotifier.open()
+            MemoryNotifier n = auto ? MemoryNotifier.open()
                     : MemoryNotifier.open(Backend.valueOf(o.backend.toUpperCase(Locale.ROOT)));
-            return new KernelSource.Notifier(n);
+            // The first line says why this backend, unless it is simply the best one.
+            String choice = auto ? n.backendChoice() : "set by the agent's option backend=" + o.backend;
+            return new KernelSource.Notifier(n, "the first choice".equals(choice) ? null : choice);
         } catch (Throwable e) {
             why[0] = "no kernel backend (" + (e.getMessage() == null ? e.toString() : e.getMessage())
+                    + (auto ? "" : "; set by the agent's option backend=" + o.backend)
                     + "): only RELEASED events will be delivered";
             return new KernelSource.JvmOnly();
         }

@@ -18,6 +18,11 @@ abstract class KernelSource {
 
     abstract boolean isKernel();
 
+    /** Why this backend, for the agent's first line; null when it is simply the best one (or there is none). */
+    String choice() {
+        return null;
+    }
+
     /** @return the watch, or null when there is no kernel backend */
     abstract Watch watch(long address, long size);
 
@@ -85,13 +90,15 @@ abstract class KernelSource {
         private final MemoryNotifier notifier;
         /** Named in every event the dispatcher makes: computed once. */
         private final String name;
+        private final String choice;
         private long lastGeneration;
         private volatile boolean signalled;
         private volatile boolean stopped;
         private volatile Thread waiter;
 
-        Notifier(MemoryNotifier notifier) {
+        Notifier(MemoryNotifier notifier, String choice) {
             this.notifier = notifier;
+            this.choice = choice;
             this.name = notifier.backend().name().toLowerCase(java.util.Locale.ROOT);
             this.lastGeneration = notifier.generationAcquire();
         }
@@ -108,6 +115,11 @@ abstract class KernelSource {
         @Override
         boolean isKernel() {
             return true;
+        }
+
+        @Override
+        String choice() {
+            return choice;
         }
 
         @Override
