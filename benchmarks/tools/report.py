@@ -371,6 +371,9 @@ def main():
               "ratios are taken between figures of the same run.\n")
     md.append("## Where it ran\n")
     vm_guest = [l for l in open(path("vm.log")) if l.startswith("# guest:") or l.startswith("# guest CPU:")]
+    # Full runs boot the VM a second time, with 1 vCPU, for the allocation benchmarks.
+    alloc_guest = ([l for l in open(path("vm-alloc.log")) if l.startswith("# guest:")]
+                   if os.path.exists(path("vm-alloc.log")) else [])
     md.append(table(["", ""], [
         ["host CPU", f"{env.get('cpu')}, {env.get('cpus')} cores"],
         ["host memory", env.get("memory")],
@@ -378,7 +381,11 @@ def main():
         ["JDK 25", env.get("jdk25")],
         ["JDK 17", env.get("jdk17")],
         ["VM", "kmod/vm/vmrun: QEMU, 2 vCPUs, 2 GiB; **TCG (emulated CPU, no KVM on this host)**; "
-               + "; ".join(l[len('# guest'):].strip(" :\n") for l in vm_guest)],
+               + "; ".join(l[len('# guest'):].strip(" :\n") for l in vm_guest)
+               + ("; allocation benchmarks in a second boot with 1 vCPU ("
+                  + "; ".join(l[len('# guest'):].strip(" :\n") for l in alloc_guest)
+                  + "): with 2, single-threaded TCG charges the benchmark thread the other vCPU's time"
+                  if alloc_guest else "")],
         ["load average (1/5/15 min) at start", env.get("loadavg_start")],
         ["load average at end", env.get("loadavg_end")],
         ["other work at start", env.get("other_processes", "")],
