@@ -248,6 +248,16 @@ final class Tracker extends UmmuHooks {
     private final List<Entry> young = new ArrayList<>();
     /** The oldest releasing buffer at each address, later ones chained by Entry.nextReleasing. */
     private final AddressMap<Entry> releasing = new AddressMap<>();
+    /*
+     * Most buffers are released in the batch that allocated them, the one
+     * releasing at a time: then the latest allocation and the oldest release
+     * stay in these two fields and never enter the maps above (a put, a
+     * lookup and a removal each, per buffer, in each map). freshLatest is
+     * part of fresh: no entry of fresh has its address. releasingOnly is
+     * the releasing head at its address while releasing is empty.
+     */
+    private Entry freshLatest;
+    private Entry releasingOnly;
     /** Set while applying a batch: its ends include a flush, or a watched buffer's release. */
     private boolean flushTaken;
     private boolean endsNeedDrain;
@@ -472,6 +482,10 @@ final class Tracker extends UmmuHooks {
                 }
                 watchSurvivors(); // end of (3): the previous round's buffers, if still live
                 fresh.drain(publish); // and this round's, into the registry
+                if (freshLatest != null) {
+                    publish.accept(freshLatest);
+                    freshLatest = null;
+                }
                 for (Invalidation inv : kernel) { // (4)
                     classify(inv);
                 }
@@ -544,7 +558,9 @@ final class Tracker extends UmmuHooks {
         byWatch.clear();
         live.clear();
         fresh.drain(e -> { });
+        freshLatest = null;
         releasing.drain(e -> { });
+        releasingOnly = null;
         young.clear();
         roundMillis = 0;
         // Last, so that a flush that returns sees all of the above.
@@ -581,26 +597,59 @@ final class Tracker extends UmmuHooks {
                     stack = null;
                 }
                 Entry e = new Entry(nextId++, KINDS[kind], address, size, thread, time, stack);
-                fresh.put(address, e); // a newer allocation at the same address supersedes, as in live
+                // A newer allocation at the same address supersedes, as in live.
+                Entry latest = freshLatest;
+                if (latest != null && latest.address != address) {
+                    fresh.put(latest.address, latest);
+                }
+                if (!fresh.isEmpty()) {
+                    fresh.remove(address);
+                }
+                freshLatest = e;
                 trackedCount++;
                 break;
             }
             case OP_BEGIN: {
-                Entry e = fresh.get(address);
-                boolean inBatch = e != null;
-                if (!inBatch) {
-                    e = live.get(address);
+                Entry latest = freshLatest;
+                boolean inBatch = true;
+                Entry e;
+                if (latest != null && latest.address == address) {
+                    e = latest;
+                } else {
+                    e = fresh.isEmpty() ? null : fresh.get(address);
+                    if (e == null) {
+                        inBatch = false;
+                        e = live.get(address);
+                    }
                 }
                 if (e != null && e.kind.ordinal() == kind) {
-                    if (inBatch) {
+                    if (e == latest) {
+                        freshLatest = null;
+                    } else if (inBatch) {
                         fresh.remove(address);
                     } else {
                         live.remove(address);
                     }
                     e.setStateRelease(Entry.RELEASING);
-                    Entry first = releasing.get(address);
+                    Entry only = releasingOnly;
+                    Entry first;
+                    if (only != null) {
+                        if (only.address == address) {
+                            first = only;
+                        } else {
+                            releasing.put(only.address, only);
+                            releasingOnly = null;
+                            first = releasing.get(address);
+                        }
+                    } else {
+                        first = releasing.isEmpty() ? null : releasing.get(address);
+                    }
                     if (first == null) {
-                        releasing.put(address, e);
+                        if (releasing.isEmpty()) {
+                            releasingOnly = e;
+                        } else {
+                            releasing.put(address, e);
+                        }
                     } else {
                         while (first.nextReleasing != null) {
                             first = first.nextReleasing;
@@ -613,15 +662,26 @@ final class Tracker extends UmmuHooks {
             case OP_END: {
                 // Resolved now, not when finished: records are applied in queue
                 // order, so the oldest releasing buffer is the same either way.
-                Entry e = releasing.get(address);
-                if (e == null) {
-                    break; // not tracked: allocated before the agent, too small, or another kind
-                }
-                if (e.nextReleasing == null) {
-                    releasing.remove(address);
-                } else {
-                    releasing.put(address, e.nextReleasing);
+                Entry only = releasingOnly;
+                Entry e;
+                if (only != null) {
+                    if (only.address != address) {
+                        break; // not tracked (releasing holds nothing else)
+                    }
+                    e = only;
+                    releasingOnly = e.nextReleasing;
                     e.nextReleasing = null;
+                } else {
+                    e = releasing.isEmpty() ? null : releasing.get(address);
+                    if (e == null) {
+                        break; // not tracked: allocated before the agent, too small, or another kind
+                    }
+                    if (e.nextReleasing == null) {
+                        releasing.remove(address);
+                    } else {
+                        releasing.put(address, e.nextReleasing);
+                        e.nextReleasing = null;
+                    }
                 }
                 // Its watch is final: one set when its allocation's batch was published,
                 // or none when it was allocated in this batch or its watch failed.
