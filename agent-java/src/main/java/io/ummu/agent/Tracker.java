@@ -253,12 +253,13 @@ final class Tracker extends UmmuHooks {
     /** The oldest releasing buffer at each address, later ones chained by Entry.nextReleasing. */
     private final AddressMap<Entry> releasing = new AddressMap<>();
     /*
-     * Most buffers are released in the batch that allocated them, the one
-     * releasing at a time: then the latest allocation and the oldest release
-     * stay in these two fields and never enter the maps above (a put, a
-     * lookup and a removal each, per buffer, in each map). freshLatest is
-     * part of fresh: no entry of fresh has its address. releasingOnly is
-     * the releasing head at its address while releasing is empty.
+     * A short-lived buffer is usually allocated and released within one
+     * batch, while no other buffer is releasing. Such a buffer stays in these
+     * two fields and never enters the maps above (which would cost a put, a
+     * lookup and a removal in each). freshLatest belongs to fresh (the
+     * batch's latest allocation; fresh holds nothing at its address);
+     * releasingOnly belongs to releasing (the oldest releasing buffer at its
+     * address, set only while the map is empty).
      */
     private Entry freshLatest;
     private Entry releasingOnly;
