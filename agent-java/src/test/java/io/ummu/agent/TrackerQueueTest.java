@@ -10,6 +10,8 @@ import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
 
+import io.ummu.BufferKind;
+
 /** The tracker's record queue, driven directly (no agent, no kernel backend). */
 class TrackerQueueTest {
     @Test
@@ -231,6 +233,120 @@ class TrackerQueueTest {
             AgentRuntime.LISTENERS.remove(l);
             t.stop();
         }
+    }
+
+    /**
+     * The registry's bookkeeping for releases, record by record: which buffer
+     * each RELEASED names when releases interleave, addresses are reused
+     * before a release has finished, an allocation supersedes another at its
+     * address, a release names a kind or an address never tracked. The
+     * dispatcher keeps the common case (one buffer allocated and released in
+     * a batch) out of its maps; this drives every way out of that case, once
+     * with all records in one batch (queued before the dispatcher starts) and
+     * once while it runs (any split into rounds gives the same events).
+     */
+    @Test
+    void releasesNameTheirBufferWhateverTheInterleaving() throws Exception {
+        Tracker t = new Tracker(Options.parse("", Map.of(), new Properties()), new KernelSource.JvmOnly());
+        java.util.List<String> released = new java.util.concurrent.CopyOnWriteArrayList<>();
+        io.ummu.BufferListener l = ev -> {
+            if (ev.type() == io.ummu.BufferEvent.Type.RELEASED) {
+                released.add(Long.toHexString(ev.buffer().address()) + "#" + ev.buffer().id());
+            }
+        };
+        AgentRuntime.LISTENERS.add(l);
+        try {
+            queueInterleavings(t, 0x10000000L);
+            t.start();
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush");
+            java.util.List<String> expected = java.util.List.of(
+                    "10001000#1", "10002000#2", // one at a time, the next allocated before the first ended
+                    "10003000#3", "10003000#4", // the address reused between RELEASING and RELEASED
+                    "10004000#5", "10004000#6", // two releasing at one address: the oldest ends first
+                    "10006000#8", "10005000#7", // two releasing at two addresses, ending the other way round
+                    "10007000#10"); // the allocation that superseded #9 at its address
+            assertEquals(expected, released, "RELEASED events, in one batch");
+            assertEquals(12, t.stats.tracked, "tracked");
+            assertEquals(9, t.stats.released, "released");
+            assertEquals(java.util.Set.of(0x10008000L, 0x10009000L), liveAddresses(t), "live");
+
+            released.clear();
+            queueInterleavings(t, 0x20000000L);
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush");
+            java.util.List<String> again = new java.util.ArrayList<>();
+            for (String e : expected) {
+                int hash = e.indexOf('#');
+                again.add("2" + e.substring(1, hash) + "#" + (Long.parseLong(e.substring(hash + 1)) + 12));
+            }
+            assertEquals(again, released, "RELEASED events, dispatcher running");
+            assertEquals(24, t.stats.tracked, "tracked");
+            assertEquals(18, t.stats.released, "released");
+            assertEquals(java.util.Set.of(0x10008000L, 0x10009000L, 0x20008000L, 0x20009000L), liveAddresses(t),
+                    "live");
+        } finally {
+            AgentRuntime.LISTENERS.remove(l);
+            t.stop();
+        }
+    }
+
+    private static void queueInterleavings(Tracker t, long base) {
+        int direct = BufferKind.DIRECT.ordinal();
+        int mapped = BufferKind.MAPPED.ordinal();
+        long a = base + 0x1000;
+        long b = base + 0x2000;
+        t.allocated(direct, a, 4096);
+        t.releasing(direct, a, 4096);
+        t.allocated(direct, b, 4096);
+        t.released(direct, a);
+        t.releasing(direct, b, 4096);
+        t.released(direct, b);
+
+        long c = base + 0x3000;
+        t.allocated(direct, c, 4096);
+        t.releasing(direct, c, 4096);
+        t.allocated(direct, c, 4096); // malloc handed c out again before the first RELEASED
+        t.released(direct, c);
+        t.releasing(direct, c, 4096);
+        t.released(direct, c);
+
+        long d = base + 0x4000;
+        t.allocated(direct, d, 4096);
+        t.releasing(direct, d, 4096);
+        t.allocated(direct, d, 4096);
+        t.releasing(direct, d, 4096);
+        t.released(direct, d);
+        t.released(direct, d);
+
+        long e = base + 0x5000;
+        long f = base + 0x6000;
+        t.allocated(direct, e, 4096);
+        t.allocated(direct, f, 4096);
+        t.releasing(direct, e, 4096);
+        t.releasing(direct, f, 4096);
+        t.released(direct, f);
+        t.released(direct, e);
+
+        long g = base + 0x7000;
+        t.allocated(direct, g, 4096);
+        t.allocated(direct, g, 4096); // supersedes: the first one's release was never seen
+        t.releasing(direct, g, 4096);
+        t.released(direct, g);
+
+        long h = base + 0x8000;
+        t.allocated(direct, h, 4096); // stays live
+        t.released(direct, base + 0xa000); // never allocated: nothing
+        long k = base + 0x9000;
+        t.allocated(direct, k, 4096);
+        t.releasing(mapped, k, 4096); // another kind at the address: not this buffer
+        t.released(mapped, k);
+    }
+
+    private static java.util.Set<Long> liveAddresses(Tracker t) {
+        java.util.Set<Long> s = new java.util.HashSet<>();
+        for (Entry e : t.liveBuffers()) {
+            s.add(e.address());
+        }
+        return s;
     }
 
     private static long allocatedAt(Tracker t, long address) {
