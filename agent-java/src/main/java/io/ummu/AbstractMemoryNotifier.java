@@ -590,8 +590,9 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * unmapping thread go (see backend_userfaultfd.c).
      *
      * @param generation a value from {@link #generationAcquire()} or {@link Drain#generation()}
+     *     (any other value is not checked and simply compares unequal, except itself)
      * @return true if the counter moved
-     * @throws IllegalStateException if this notifier is closed
+     * @throws IllegalStateException if this notifier is closed, whatever {@code generation} is
      */
     public boolean changedSince(long generation) {
         CounterPage c = counter;
