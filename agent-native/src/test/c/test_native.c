@@ -349,14 +349,18 @@ static void *spin(void *arg)
 	struct spinner *s = arg;
 	uint64_t v, prev = 0;
 
+	int done;
+
 	__atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+	/* The last load follows the stop flag, set after retire(). */
+	do {
+		done = __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
 		v = __atomic_load_n(s->counter, __ATOMIC_ACQUIRE);
 		if (prev == UMMU_COUNTER_CLOSED && v != UMMU_COUNTER_CLOSED)
 			s->reopened++;
 		prev = v;
 		s->loads++;
-	}
+	} while (!done);
 	s->last = prev;
 	return NULL;
 }
@@ -428,8 +432,9 @@ static void test_device_retire(void)
 		    *s.counter != UMMU_COUNTER_CLOSED || i == 19) {
 			ok(ret == 0 && s.last == UMMU_COUNTER_CLOSED &&
 			   s.reopened == 0 && *s.counter == UMMU_COUNTER_CLOSED,
-			   "retire() = %d with a thread loading the counter, %d rounds: it never faulted, saw the marker last (%llu loads of the last round) and never a generation after it",
-			   ret, i + 1, (unsigned long long)s.loads);
+			   "retire() = %d with a thread loading the counter, %d rounds: it never faulted, saw the marker last (0x%llx after %llu loads in the last round) and never a generation after it (%llu times)",
+			   ret, i + 1, (unsigned long long)s.last,
+			   (unsigned long long)s.loads, (unsigned long long)s.reopened);
 			errno = 0;
 			ok(fcntl(fd, F_GETFD) == -1 && errno == EBADF,
 			   "retire() closed the device's descriptor");

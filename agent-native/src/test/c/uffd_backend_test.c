@@ -1818,14 +1818,18 @@ static void *spin(void *arg)
 	struct spinner *s = arg;
 	uint64_t v, prev = 0;
 
+	int done;
+
 	__atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+	/* The last load follows the stop flag, set after retire(). */
+	do {
+		done = __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
 		v = __atomic_load_n(s->counter, __ATOMIC_ACQUIRE);
 		if (prev == UMMU_COUNTER_CLOSED && v != UMMU_COUNTER_CLOSED)
 			s->reopened++;
 		prev = v;
 		s->loads++;
-	}
+	} while (!done);
 	s->last = prev;
 	return NULL;
 }
@@ -1868,8 +1872,9 @@ static void test_retire(void)
 	__atomic_store_n(&s.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
 	ok(s.loads > 0 && s.last == UMMU_COUNTER_CLOSED && s.reopened == 0,
-	   "a thread loading the counter across retire(): %llu loads, the marker last, never a generation after it",
-	   (unsigned long long)s.loads);
+	   "a thread loading the counter across retire(): %llu loads, the marker last (0x%llx), never a generation after it (%llu times)",
+	   (unsigned long long)s.loads, (unsigned long long)s.last,
+	   (unsigned long long)s.reopened);
 	ok(*s.counter == UMMU_COUNTER_CLOSED &&
 	   (int64_t)*s.counter < 0, "the retired page reads UMMU_COUNTER_CLOSED, negative as a Java long");
 	errno = 0;

@@ -134,7 +134,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     private final CounterPage page;
     /** What the page's cleaner releases: the whole handle, or only the page once close retired the handle. */
     private final Release release;
-    /** Set, under dispatcherMonitor, once the first close() has retired the handle. */
+    /** Set, under dispatcherMonitor, once the first close() is done (has retired the handle, unless it threw). */
     private boolean retired;
 
     /** Native calls in flight, plus CLOSED once close began. */
@@ -1053,41 +1053,47 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             w.markClosed();
         }
         if (first) {
-            // Native calls in flight finish; await() returns on wakeup. The
-            // wakeup is repeated in case a waiter entered native code after
-            // the previous one.
-            while (users.get() != CLOSED) {
-                ops.wakeup(handle);
-                for (Thread t : exitPollers) {
-                    LockSupport.unpark(t);
-                }
-                LockSupport.parkNanos(this, 1_000_000L);
-            }
-            // Alone with the handle now: nobody can enter any more.
-            for (Watch w : watches.values()) {
-                w.markClosed();
-                ops.unwatch(handle, w.cookie());
-            }
-            watches.clear();
-            synchronized (dispatcherMonitor) {
-                dispatcherMonitor.notifyAll();
-            }
-            drainLock.lock();
             try {
-                pending.clear();
+                // Native calls in flight finish; await() returns on wakeup. The
+                // wakeup is repeated in case a waiter entered native code after
+                // the previous one.
+                while (users.get() != CLOSED) {
+                    ops.wakeup(handle);
+                    for (Thread t : exitPollers) {
+                        LockSupport.unpark(t);
+                    }
+                    LockSupport.parkNanos(this, 1_000_000L);
+                }
+                // Alone with the handle now: nobody can enter any more.
+                for (Watch w : watches.values()) {
+                    w.markClosed();
+                    ops.unwatch(handle, w.cookie());
+                }
+                watches.clear();
+                synchronized (dispatcherMonitor) {
+                    dispatcherMonitor.notifyAll();
+                }
+                drainLock.lock();
+                try {
+                    pending.clear();
+                } finally {
+                    drainLock.unlock();
+                }
+                listeners.clear();
+                closer = null;
+                int rc = ops.retire(handle);
+                release.retired = true; // the page's cleaner now unmaps only the page
+                if (rc < 0) {
+                    logRetireFailure(rc);
+                }
             } finally {
-                drainLock.unlock();
-            }
-            listeners.clear();
-            closer = null;
-            int rc = ops.retire(handle);
-            release.retired = true; // the page's cleaner now unmaps only the page
-            synchronized (dispatcherMonitor) {
-                retired = true;
-                dispatcherMonitor.notifyAll();
-            }
-            if (rc < 0) {
-                logRetireFailure(rc);
+                // Even if something above threw: a later close() must not
+                // wait forever (the handle, if not retired, goes with the
+                // cleaner, whole).
+                synchronized (dispatcherMonitor) {
+                    retired = true;
+                    dispatcherMonitor.notifyAll();
+                }
             }
         } else {
             awaitRetired();

@@ -23,6 +23,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -78,6 +79,46 @@ class CounterLifetimeTest {
         t.join();
         assertThrows(IllegalStateException.class, n::generationAcquire);
         assertTrue(mapped(DirectAddress.of(counter.view())), "still reachable, still mapped");
+    }
+
+    /**
+     * Two threads closing at once: each, once its close() returned, finds the
+     * notifier closed, also the one that was not first (it waits until the
+     * first has switched the page, which is all the fast path looks at).
+     */
+    @ParameterizedTest
+    @MethodSource("io.ummu.TestBackends#all")
+    void everyCloserSeesItClosedOnceItsCloseReturned(Backend backend) throws Exception {
+        TestBackends.assumeAvailable(backend);
+        try (MemoryNotifier keep = MemoryNotifier.open(backend)) { // keeps the backend's shared state warm
+            for (int round = 0; round < 100; round++) {
+                MemoryNotifier n = MemoryNotifier.open(backend);
+                CyclicBarrier start = new CyclicBarrier(2);
+                List<Throwable> unexpected = Collections.synchronizedList(new ArrayList<>());
+                Runnable closer = () -> {
+                    try {
+                        start.await();
+                        n.close();
+                        try {
+                            long g = n.generationAcquire();
+                            unexpected.add(new AssertionError("open after close() returned: generation " + g));
+                        } catch (IllegalStateException expected) {
+                            // closed
+                        }
+                    } catch (Throwable e) {
+                        unexpected.add(e);
+                    }
+                };
+                Thread a = new Thread(closer);
+                Thread b = new Thread(closer);
+                a.start();
+                b.start();
+                a.join();
+                b.join();
+                assertTrue(unexpected.isEmpty(), "round " + round + ": " + unexpected);
+            }
+            assertTrue(keep.generationAcquire() >= 0);
+        }
     }
 
     /** Before, the descriptors (and the module's context) lived until a GC found the notifier unreachable. */
@@ -138,7 +179,9 @@ class CounterLifetimeTest {
                 try {
                     boolean closed = false;
                     long last = before;
-                    while (!stop.get()) {
+                    // The last round follows the stop flag, which is set after close().
+                    for (boolean done = false; !done;) {
+                        done = stop.get();
                         if (throughNotifier) {
                             try {
                                 n.changedSince(n.generationAcquire());
