@@ -12,6 +12,8 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,6 +339,68 @@ static void un_close(struct ummu_backend *b)
 	free(b);
 }
 
+/* Whether any of [addr, addr + len) is mapped: msync() fails with ENOMEM on a hole. */
+static bool page_mapped(void *addr, size_t len)
+{
+	return msync(addr, len, MS_ASYNC) == 0 || errno != ENOMEM;
+}
+
+/*
+ * Puts a read-only page holding UMMU_COUNTER_CLOSED at counter, in place of
+ * the device's page. The module's page cannot be written, and while it is
+ * mapped it holds the file, and with it the kernel's context, open: it has
+ * to go, yet Java may be loading from the address right now. So the new page
+ * is made aside, marked, and then moved over the old one by one mremap(),
+ * which unmaps the old page and moves the new one under a single hold of the
+ * mmap lock: a concurrent load sees one page or the other, never a hole.
+ * (mmap(MAP_FIXED) of an anonymous page would be as atomic, but would show a
+ * zero counter until the marker is written.)
+ */
+static int retire_page(const volatile uint64_t *counter, size_t len)
+{
+	void *old = (void *)(uintptr_t)counter;
+	void *p;
+	int e;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*(volatile uint64_t *)p = UMMU_COUNTER_CLOSED;
+	if (mprotect(p, len, PROT_READ) == 0 &&
+	    mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, old) != MAP_FAILED)
+		return 0;
+	e = errno;
+	munmap(p, len);
+	/*
+	 * The kernel checks what can fail before it unmaps the target, but
+	 * an allocation failure after that (under OOM) could leave a hole,
+	 * and Java's next load from it would crash the JVM: put something
+	 * readable there (a counter of 0, which a reader takes for a change).
+	 */
+	if (!page_mapped(old, len))
+		(void)mmap(old, len, PROT_READ,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	return -e;
+}
+
+/*
+ * With the device's page gone (or, if that failed, once Java unmaps it), the
+ * file's last reference goes and the module frees the context: its
+ * registrations, its queue.
+ */
+static int un_retire(struct ummu_backend *b)
+{
+	int ret;
+
+	if (!b)
+		return -EINVAL;
+	ret = retire_page(b->counter, b->page_size);
+	close(b->fd);
+	free(b);
+	return ret;
+}
+
 const struct ummu_backend_ops ummu_ummunotify_ops = {
 	.name = "ummunotify",
 	.probe = un_probe,
@@ -348,4 +412,5 @@ const struct ummu_backend_ops ummu_ummunotify_ops = {
 	.counter = un_counter,
 	.pollfd = un_pollfd,
 	.close = un_close,
+	.retire = un_retire,
 };

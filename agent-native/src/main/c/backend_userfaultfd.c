@@ -1749,16 +1749,19 @@ static void reap(struct uffd_core *b, unsigned int budget);
  * unregistered (the other notifiers keep theirs, and their registrations).
  * The last close also takes the core down.
  */
-static void uffd_close(struct ummu_backend *n)
+/*
+ * close and retire: everything goes but the counter page, which the caller
+ * unmaps (close) or leaves mapped, for Java (retire). Returns the page.
+ */
+static volatile uint64_t *release(struct ummu_backend *n)
 {
 	struct uffd_core *b;
 	struct uffd_region *unused = NULL;
 	struct uffd_watch *w, *dead = NULL;
 	struct ummu_backend **pp;
+	volatile uint64_t *page = n->counter;
 	bool others;
 
-	if (!n)
-		return;
 	b = n->core;
 	if (foreign(b)) {
 		/*
@@ -1770,8 +1773,7 @@ static void uffd_close(struct ummu_backend *n)
 		 * held by parent threads at fork().
 		 */
 		close(n->evfd);
-		munmap((void *)n->counter, (size_t)sysconf(_SC_PAGESIZE));
-		return;
+		return page;
 	}
 	pthread_mutex_lock(&b->reg_lock);
 	pthread_mutex_lock(&b->lock);
@@ -1815,7 +1817,27 @@ static void uffd_close(struct ummu_backend *n)
 	}
 	pthread_mutex_unlock(&core_mutex);
 	close(n->evfd);
-	munmap((void *)n->counter, (size_t)sysconf(_SC_PAGESIZE));
+	return page;
+}
+
+static void uffd_close(struct ummu_backend *n)
+{
+	if (n)
+		munmap((void *)release(n), (size_t)sysconf(_SC_PAGESIZE));
+}
+
+/*
+ * The page is our own anonymous one, so the marker is simply written into
+ * it: once release() has returned, the reader no longer bumps this counter
+ * (the notifier is off its list and the reader's batch is over). The rest of
+ * the page (the notifier, freed) is never read again.
+ */
+static int uffd_retire(struct ummu_backend *n)
+{
+	if (!n)
+		return -EINVAL;
+	__atomic_store_n(release(n), UMMU_COUNTER_CLOSED, __ATOMIC_RELEASE);
+	return 0;
 }
 
 static uint32_t uffd_capabilities(const struct ummu_backend *b)
@@ -2587,4 +2609,5 @@ const struct ummu_backend_ops ummu_userfaultfd_ops = {
 	.counter = uffd_counter,
 	.pollfd = uffd_pollfd,
 	.close = uffd_close,
+	.retire = uffd_retire,
 };

@@ -28,6 +28,14 @@
 #include <linux/ummunotify.h>
 
 #define UMMU_EVENT_SIZE 32
+
+/*
+ * What a retired notifier's counter page reads (see retire below): negative
+ * as a Java long, a value no generation takes (generations count
+ * invalidations up from 0), so that Java's fast path tells "closed" from the
+ * one load it makes anyway.
+ */
+#define UMMU_COUNTER_CLOSED ((uint64_t)INT64_MIN)
 _Static_assert(sizeof(struct ummunotify_event) == UMMU_EVENT_SIZE,
 	       "event record layout is ABI");
 
@@ -82,6 +90,17 @@ struct ummu_backend_ops {
 	/* A descriptor that polls readable while events are pending. */
 	int (*pollfd)(const struct ummu_backend *b);
 	void (*close)(struct ummu_backend *b);
+	/*
+	 * close, except that the counter page stays mapped, read-only, at the
+	 * same address, and from now on reads UMMU_COUNTER_CLOSED, until the
+	 * caller munmap()s it (the system page size). Java reads the page
+	 * without any lock or count, so it may be loading from it right now:
+	 * the switch never leaves the address unmapped. Everything else (the
+	 * descriptors, the kernel's context, memory) is released here. Returns
+	 * 0, or -errno when the page could not be switched: it then keeps its
+	 * last counter value (still mapped; see the backend for the details).
+	 */
+	int (*retire)(struct ummu_backend *b);
 };
 
 extern const struct ummu_backend_ops ummu_ummunotify_ops;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,7 +29,7 @@
 #include "ummu_backend.h"
 #include "ummu_util.h"
 
-#define UMMU_ABI_VERSION 1
+#define UMMU_ABI_VERSION 2
 
 #define NATIVE_CLASS "io/ummu/internal/Native"
 #define EXCEPTION_CLASS "io/ummu/MemoryNotifierException"
@@ -410,6 +411,42 @@ static void JNICALL n_close(JNIEnv *env, jclass cls, jlong handle)
 	free(h);
 }
 
+/* As n_close, but the counter page stays mapped, reading UMMU_COUNTER_CLOSED. */
+static jint JNICALL n_retire(JNIEnv *env, jclass cls, jlong handle)
+{
+	struct ummu_handle *h = handle_of(handle);
+	int ret;
+
+	(void)env;
+	(void)cls;
+	if (!h)
+		return -EINVAL;
+	close(h->epfd);
+	close(h->evfd);
+	ret = h->ops->retire(h->b);
+	free(h);
+	return ret;
+}
+
+/*
+ * Unmaps a retired handle's counter page, given as the buffer n_counter_page
+ * made: only a page-aligned buffer of exactly one page, so that a wrong
+ * argument is refused rather than unmapping a neighbour.
+ */
+static jint JNICALL n_unmap_counter_page(JNIEnv *env, jclass cls, jobject page)
+{
+	void *p;
+
+	(void)cls;
+	if (!page)
+		return -EINVAL;
+	p = (*env)->GetDirectBufferAddress(env, page);
+	if (!p || (*env)->GetDirectBufferCapacity(env, page) != (jlong)page_size ||
+	    (uintptr_t)p % (uintptr_t)page_size)
+		return -EINVAL;
+	return munmap(p, (size_t)page_size) ? -errno : 0;
+}
+
 #define ERRNO_NAME(e) [e] = #e
 static const char *const errno_names[] = {
 	ERRNO_NAME(EPERM),	ERRNO_NAME(ENOENT),	ERRNO_NAME(ESRCH),
@@ -472,6 +509,8 @@ static const JNINativeMethod natives[] = {
 	{ "await", "(JJ)I", (void *)n_await },
 	{ "wakeup", "(J)V", (void *)n_wakeup },
 	{ "close", "(J)V", (void *)n_close },
+	{ "retire", "(J)I", (void *)n_retire },
+	{ "unmapCounterPage", "(Ljava/nio/ByteBuffer;)I", (void *)n_unmap_counter_page },
 	{ "errnoName", "(I)Ljava/lang/String;", (void *)n_errno_name },
 	{ "strerror", "(I)Ljava/lang/String;", (void *)n_strerror },
 	{ "noop", "(J)J", (void *)n_noop },

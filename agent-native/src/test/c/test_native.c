@@ -17,6 +17,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,7 +127,7 @@ static void test_ops_table(void)
 
 	ok(o->name && strcmp(o->name, "ummunotify") == 0 && o->probe &&
 	   o->open && o->capabilities && o->watch && o->unwatch && o->read &&
-	   o->counter && o->pollfd && o->close,
+	   o->counter && o->pollfd && o->close && o->retire,
 	   "ummunotify ops table is complete");
 }
 
@@ -335,6 +337,117 @@ static void test_device(void)
 	o->close(b);
 }
 
+/* A thread loading a counter in a tight loop, as Java's fast path does. */
+struct spinner {
+	const volatile uint64_t *counter;
+	int started, stop;
+	uint64_t loads, reopened, last;
+};
+
+static void *spin(void *arg)
+{
+	struct spinner *s = arg;
+	uint64_t v, prev = 0;
+
+	int done;
+
+	__atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
+	/* The last load follows the stop flag, set after retire(). */
+	do {
+		done = __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
+		v = __atomic_load_n(s->counter, __ATOMIC_ACQUIRE);
+		if (prev == UMMU_COUNTER_CLOSED && v != UMMU_COUNTER_CLOSED)
+			s->reopened++;
+		prev = v;
+		s->loads++;
+	} while (!done);
+	s->last = prev;
+	return NULL;
+}
+
+/* Whether /proc/self/maps has a mapping of /dev/ummunotify at addr. */
+static int device_mapped_at(const void *addr)
+{
+	char line[512];
+	unsigned long s, e;
+	int found = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx", &s, &e) == 2 &&
+		    s <= (unsigned long)addr && (unsigned long)addr < e &&
+		    strstr(line, "/dev/ummunotify"))
+			found = 1;
+	fclose(f);
+	return found;
+}
+
+/*
+ * retire() on the module's page, while another thread loads from it: the
+ * device's page is replaced in one step by a read-only page holding
+ * UMMU_COUNTER_CLOSED (the thread never faults, and sees the marker last),
+ * the device is no longer mapped nor open, so the module's context is gone
+ * now rather than when Java unmaps the page.
+ */
+static void test_device_retire(void)
+{
+	const struct ummu_backend_ops *o = &ummu_ummunotify_ops;
+	long page = sysconf(_SC_PAGESIZE);
+	struct spinner s = { 0 };
+	struct ummu_backend *b = NULL;
+	char why[512] = "";
+	pthread_t t;
+	int ret, fd, i;
+
+	if (access("/dev/ummunotify", F_OK) != 0) {
+		skip("retire() of the device's page", "/dev/ummunotify missing (runs inside the VM harness)");
+		return;
+	}
+	for (i = 0; i < 20; i++) {
+		memset(&s, 0, sizeof(s));
+		ret = o->open(&b, why, sizeof(why));
+		if (ret || !b) {
+			ok(0, "retire: open() = %d (\"%s\")", ret, why);
+			return;
+		}
+		s.counter = o->counter(b);
+		fd = o->pollfd(b);
+		if (pthread_create(&t, NULL, spin, &s)) {
+			ok(0, "retire: pthread_create");
+			o->close(b);
+			return;
+		}
+		while (!__atomic_load_n(&s.started, __ATOMIC_ACQUIRE))
+			sched_yield();
+		if (i == 0)
+			ok(device_mapped_at((const void *)s.counter) == 1,
+			   "before retire() the counter page is the device's");
+		ret = o->retire(b);
+		usleep(200);
+		__atomic_store_n(&s.stop, 1, __ATOMIC_RELEASE);
+		pthread_join(t, NULL);
+		if (ret || s.last != UMMU_COUNTER_CLOSED || s.reopened ||
+		    *s.counter != UMMU_COUNTER_CLOSED || i == 19) {
+			ok(ret == 0 && s.last == UMMU_COUNTER_CLOSED &&
+			   s.reopened == 0 && *s.counter == UMMU_COUNTER_CLOSED,
+			   "retire() = %d with a thread loading the counter, %d rounds: it never faulted, saw the marker last (0x%llx after %llu loads in the last round) and never a generation after it (%llu times)",
+			   ret, i + 1, (unsigned long long)s.last,
+			   (unsigned long long)s.loads, (unsigned long long)s.reopened);
+			errno = 0;
+			ok(fcntl(fd, F_GETFD) == -1 && errno == EBADF,
+			   "retire() closed the device's descriptor");
+			ok(device_mapped_at((const void *)s.counter) == 0 &&
+			   msync((void *)s.counter, page, MS_ASYNC) == 0,
+			   "the page at the counter's address is mapped, and no longer the device's");
+			munmap((void *)s.counter, page);
+			return;
+		}
+		munmap((void *)s.counter, page);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -350,6 +463,7 @@ int main(int argc, char **argv)
 	test_probe_other_driver();
 	test_probe_permission();
 	test_device();
+	test_device_retire();
 	printf("1..%d\n", test_no);
 	printf("libummu: %d passed, %d failed, %d skipped\n",
 	       test_no - failures - skips, failures, skips);

@@ -1813,6 +1813,90 @@ static void test_close_releases(void)
 	ok(1, "writes and munmap after close go through");
 }
 
+/* A thread loading a counter in a tight loop, as Java's fast path does. */
+struct spinner {
+	const volatile uint64_t *counter;
+	int started, stop;
+	uint64_t loads, reopened, last;
+};
+
+static void *spin(void *arg)
+{
+	struct spinner *s = arg;
+	uint64_t v, prev = 0;
+
+	int done;
+
+	__atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
+	/* The last load follows the stop flag, set after retire(). */
+	do {
+		done = __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
+		v = __atomic_load_n(s->counter, __ATOMIC_ACQUIRE);
+		if (prev == UMMU_COUNTER_CLOSED && v != UMMU_COUNTER_CLOSED)
+			s->reopened++;
+		prev = v;
+		s->loads++;
+	} while (!done);
+	s->last = prev;
+	return NULL;
+}
+
+/*
+ * retire(): what Java's close() does. The counter page stays mapped and
+ * reads UMMU_COUNTER_CLOSED from then on (a thread loading it meanwhile
+ * sees generations, then the marker, and never faults), the notifier's
+ * descriptor is closed at once, and the page goes only when the caller
+ * unmaps it.
+ */
+static void test_retire(void)
+{
+	struct spinner s = { 0 };
+	struct ummu_backend *n;
+	pthread_t t;
+	char *p;
+	int r, fd;
+
+	r = ops->open(&n, why, sizeof(why));
+	if (!ok(r == 0, "retire: a second notifier opens (%d %s)", r, why))
+		return;
+	p = map(2);
+	r = (ops->watch)(n, A(p), A(p) + 2 * pg, 500, why, sizeof(why));
+	ok(r == 0, "retire: watch 2 pages (%d %s)", r, why);
+	s.counter = ops->counter(n);
+	fd = ops->pollfd(n);
+	if (pthread_create(&t, NULL, spin, &s)) {
+		ok(0, "retire: pthread_create");
+		return;
+	}
+	while (!__atomic_load_n(&s.started, __ATOMIC_ACQUIRE))
+		sched_yield();
+	munmap(p, pg);
+	ok(__atomic_load_n(s.counter, __ATOMIC_ACQUIRE) >= 1,
+	   "retire: the watched unmap moved the counter");
+	r = ops->retire(n);
+	ok(r == 0, "retire() = 0 (%d)", r);
+	usleep(1000);
+	__atomic_store_n(&s.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	ok(s.loads > 0 && s.last == UMMU_COUNTER_CLOSED && s.reopened == 0,
+	   "a thread loading the counter across retire(): %llu loads, the marker last (0x%llx), never a generation after it (%llu times)",
+	   (unsigned long long)s.loads, (unsigned long long)s.last,
+	   (unsigned long long)s.reopened);
+	ok(*s.counter == UMMU_COUNTER_CLOSED &&
+	   (int64_t)*s.counter < 0, "the retired page reads UMMU_COUNTER_CLOSED, negative as a Java long");
+	errno = 0;
+	ok(fcntl(fd, F_GETFD) == -1 && errno == EBADF,
+	   "retire() closed the notifier's pollfd at once");
+	munmap(p + pg, pg);
+	ok(*s.counter == UMMU_COUNTER_CLOSED,
+	   "an unmap of memory it watched leaves the retired page alone");
+	ok(msync((void *)s.counter, pg, MS_ASYNC) == 0, "the retired page is still mapped");
+	munmap((void *)s.counter, pg);
+	errno = 0;
+	ok(msync((void *)s.counter, pg, MS_ASYNC) == -1 && errno == ENOMEM,
+	   "and goes when the caller unmaps it");
+}
+
 int main(void)
 {
 	struct uffd_stats st;
@@ -1865,6 +1949,7 @@ int main(void)
 	test_register_race_merged_neighbour();
 	test_register_race_stale_watch();
 	test_unmap_after_register();
+	test_retire();
 	test_register_race_same_bounds();
 	test_remap_dontunmap();
 	test_two_notifiers();

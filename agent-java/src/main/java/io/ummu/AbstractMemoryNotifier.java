@@ -56,13 +56,19 @@ import java.util.function.Function;
  * {@link #close()} closes every watch, wakes threads in {@link #await(Duration)}
  * and stops the dispatcher. Afterwards every method except {@code close},
  * {@code backend} and {@code capabilities} throws
- * {@code IllegalStateException("notifier closed")}. Native calls are counted
- * and close waits for them, so no call can race the release of the native
- * handle. The counter page is read without any such count (that is what makes
- * the fast path fast), so the handle itself, with the file descriptor and the
- * page, is released only once no thread can load from the page any more, by
- * a {@link java.lang.ref.Cleaner} after the next garbage collection; until
- * then it watches nothing.
+ * {@code IllegalStateException("notifier closed")}; {@link #changedSince(long)}
+ * does whatever generation it is given. Native calls are counted and close
+ * waits for them, then releases the native handle: its descriptors and the
+ * kernel's context go at once. The counter page is read without any such
+ * count (that is what makes the fast path fast), so close cannot unmap it:
+ * it switches it, in place and in one step, to a read-only page that holds a
+ * negative marker no generation takes, which is how the fast path (one load)
+ * learns that the notifier is closed. That page stays mapped while the
+ * notifier is reachable and is unmapped by a {@link java.lang.ref.Cleaner}
+ * after the garbage collection that finds it unreachable. Should the kernel
+ * refuse the new page (it needs one page of memory), the old one stays, a
+ * warning is logged, and the fast path of that notifier returns its last
+ * generation instead of throwing; nothing else changes.
  *
  * <h2>VM exit</h2>
  * Once the VM begins to shut down, threads in {@link #await(Duration)} and the
@@ -111,15 +117,26 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * could be satisfied before the event is visible (a lost event on weakly
      * ordered CPUs, a hoisted load under the JIT).
      *
-     * The page (and with it the native handle) is released by a cleaner once
-     * the CounterPage is unreachable, and each of its loads keeps it
-     * reachable until the load is done (see CounterPage): a thread that read
-     * `counter` just before close() nulled it still loads from a mapped page.
+     * Lifetime. The page stays mapped at its address for as long as this
+     * notifier is reachable: `page` holds its CounterPage for the notifier's
+     * whole life, and that CounterPage's cleaner (Release) unmaps it. So a
+     * fast path that keeps `this` reachable across its load (the fence in a
+     * notifier's class of its own) or that loads through the CounterPage
+     * (which fences itself) always loads from a mapped page. close() does not
+     * unmap: it retires the handle (BackendOps.retire), which releases the
+     * descriptors and the kernel's context at once and switches the page, in
+     * place, to one that reads Native.COUNTER_CLOSED, a negative value no
+     * generation takes. That is how the class-of-its-own fast path learns
+     * that the notifier is closed without loading anything but the counter.
      */
-    /** The fast path's counter; null once closed. */
+    /** The plain class's fast path's counter; null once closed. */
     private volatile CounterPage counter;
-    /** Keeps the page (and so the native handle) alive until close has finished with native calls. */
-    private volatile CounterPage counterAnchor;
+    /** Keeps the page mapped while this notifier is reachable; its cleaner runs {@link #release}. Never null. */
+    private final CounterPage page;
+    /** What the page's cleaner releases: the whole handle, or only the page once close retired the handle. */
+    private final Release release;
+    /** Set, under dispatcherMonitor, once the first close() is done (has retired the handle, unless it threw). */
+    private boolean retired;
 
     /** Native calls in flight, plus CLOSED once close began. */
     private final AtomicInteger users = new AtomicInteger();
@@ -178,15 +195,43 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         this.handle = opened.handle;
         this.ops = opened.ops;
         this.capabilities = Capability.fromBits(opened.capabilities);
-        long h = opened.handle;
-        BackendOps o = opened.ops;
-        // Runs once the counter is unreachable: after close() (which nulls
-        // both references once no native call is in flight) or when this
-        // notifier was dropped unclosed. Must not capture this.
-        CounterPage c = CounterPage.open(opened.page, () -> o.close(h));
+        // Runs once the CounterPage, and so this notifier, is unreachable.
+        this.release = new Release(opened.ops, opened.handle, opened.page);
+        CounterPage c = CounterPage.open(opened.page, release);
         opened.pageRegistered = true;
+        this.page = c;
         this.counter = c;
-        this.counterAnchor = c;
+    }
+
+    /**
+     * The cleanup of a notifier's native half, by the cleaner of its
+     * CounterPage, which only the notifier holds: so it runs once the
+     * notifier is unreachable, when no thread can run its fast path. After
+     * close() only the counter page is left (close retired the handle); a
+     * notifier dropped unclosed still has its whole handle. Must not refer
+     * to the notifier.
+     */
+    private static final class Release implements Runnable {
+        private final BackendOps ops;
+        private final long handle;
+        private final ByteBuffer page;
+        /** Set by close() once the handle is retired. */
+        volatile boolean retired;
+
+        Release(BackendOps ops, long handle, ByteBuffer page) {
+            this.ops = ops;
+            this.handle = handle;
+            this.page = page;
+        }
+
+        @Override
+        public void run() {
+            if (retired) {
+                ops.unmapCounterPage(page);
+            } else {
+                ops.close(handle);
+            }
+        }
     }
 
     /**
@@ -544,7 +589,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * system call, no allocation. It grows whenever an invalidation hit at
      * least one watch. Thread-safe.
      *
-     * @return the current generation
+     * @return the current generation, never negative (it counts up from 0)
      * @throws IllegalStateException if this notifier is closed
      */
     public long generationAcquire() {
@@ -571,8 +616,9 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * unmapping thread go (see backend_userfaultfd.c).
      *
      * @param generation a value from {@link #generationAcquire()} or {@link Drain#generation()}
+     *     (any other value is not checked and simply compares unequal, except itself)
      * @return true if the counter moved
-     * @throws IllegalStateException if this notifier is closed
+     * @throws IllegalStateException if this notifier is closed, whatever {@code generation} is
      */
     public boolean changedSince(long generation) {
         CounterPage c = counter;
@@ -603,7 +649,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             drainLock.lock();
             try {
                 if (!listeners.isEmpty()) {
-                    return new Drain(List.of(), counterAnchorOrThrow().getAcquire());
+                    return new Drain(List.of(), page.getAcquire());
                 }
                 List<Invalidation> out = new ArrayList<>();
                 takePendingLocked(out);
@@ -617,14 +663,6 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         } finally {
             exit();
         }
-    }
-
-    private CounterPage counterAnchorOrThrow() {
-        CounterPage c = counterAnchor;
-        if (c == null) {
-            throw closedException();
-        }
-        return c;
     }
 
     private void takePendingLocked(List<Invalidation> out) {
@@ -645,7 +683,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         // preceded by its event, so an empty read means those events were
         // already consumed. A value loaded after the read could include an
         // event that arrived in between and was never read.
-        long generation = counterAnchorOrThrow().getAcquire();
+        long generation = page.getAcquire();
         ByteBuffer buf = readBuffer;
         for (;;) {
             int n = ops.read(handle, buf, READ_BATCH);
@@ -1020,11 +1058,14 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
 
     /**
      * Closes every watch, wakes threads in {@link #await(Duration)}, stops the
-     * dispatcher, and lets go of the native handle (released for good by a
-     * cleaner once no thread can read the counter page, see the class comment).
+     * dispatcher, and releases the native handle: its descriptors and the
+     * kernel's context go now; the counter page stays mapped, reading
+     * "closed", until this notifier is unreachable (see the class comment).
      * Idempotent and thread-safe, also against concurrent calls of every
-     * other method, and may be called from a listener. When it returns, no
-     * invalidation is handed out any more.
+     * other method, and may be called from a listener. When it returns (in
+     * any thread, also one that was not the first to call it), no
+     * invalidation is handed out any more and every method that throws once
+     * closed does.
      */
     @Override
     public final void close() {
@@ -1038,36 +1079,90 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             w.markClosed();
         }
         if (first) {
-            // Native calls in flight finish; await() returns on wakeup. The
-            // wakeup is repeated in case a waiter entered native code after
-            // the previous one.
-            while (users.get() != CLOSED) {
-                ops.wakeup(handle);
-                for (Thread t : exitPollers) {
-                    LockSupport.unpark(t);
-                }
-                LockSupport.parkNanos(this, 1_000_000L);
-            }
-            // Alone with the handle now: nobody can enter any more.
-            for (Watch w : watches.values()) {
-                w.markClosed();
-                ops.unwatch(handle, w.cookie());
-            }
-            watches.clear();
-            synchronized (dispatcherMonitor) {
-                dispatcherMonitor.notifyAll();
-            }
-            drainLock.lock();
             try {
-                pending.clear();
+                // Native calls in flight finish; await() returns on wakeup. The
+                // wakeup is repeated in case a waiter entered native code after
+                // the previous one.
+                while (users.get() != CLOSED) {
+                    ops.wakeup(handle);
+                    for (Thread t : exitPollers) {
+                        LockSupport.unpark(t);
+                    }
+                    LockSupport.parkNanos(this, 1_000_000L);
+                }
+                // Alone with the handle now: nobody can enter any more.
+                for (Watch w : watches.values()) {
+                    w.markClosed();
+                    ops.unwatch(handle, w.cookie());
+                }
+                watches.clear();
+                synchronized (dispatcherMonitor) {
+                    dispatcherMonitor.notifyAll();
+                }
+                drainLock.lock();
+                try {
+                    pending.clear();
+                } finally {
+                    drainLock.unlock();
+                }
+                listeners.clear();
+                closer = null;
+                int rc = ops.retire(handle);
+                release.retired = true; // the page's cleaner now unmaps only the page
+                if (rc < 0) {
+                    logRetireFailure(rc);
+                }
             } finally {
-                drainLock.unlock();
+                // Even if something above threw: a later close() must not
+                // wait forever (the handle, if not retired, goes with the
+                // cleaner, whole).
+                synchronized (dispatcherMonitor) {
+                    retired = true;
+                    dispatcherMonitor.notifyAll();
+                }
             }
-            listeners.clear();
-            closer = null;
-            counterAnchor = null; // from here on the cleaner may release the handle
+        } else {
+            awaitRetired();
         }
         barrier();
+        // The release above must not find this notifier unreachable before
+        // it is done (its cleaner would close the retired handle again).
+        Reference.reachabilityFence(this);
+    }
+
+    /**
+     * A later close() waits for the first: the fast path of a notifier of
+     * its own class learns that it is closed only from the retired page, so
+     * returning earlier would let a caller see it open after close. Safe
+     * from a listener: the first close never waits for a listener.
+     */
+    private void awaitRetired() {
+        boolean interrupted = false;
+        synchronized (dispatcherMonitor) {
+            while (!retired) {
+                try {
+                    dispatcherMonitor.wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * The handle is released, but its counter page could not be switched to
+     * the closed one (the kernel refused the memory: ENOMEM): it keeps its
+     * last value, so the fast path of a notifier of its own class answers
+     * with that generation after close instead of throwing. Nothing crashes
+     * or leaks; say so, since the caller relies on the exception.
+     */
+    private void logRetireFailure(int rc) {
+        Logging.LOG.log(System.Logger.Level.WARNING, "ummu: close(): " + NativeStatus.errnoText(-rc)
+                + " switching the counter page to the closed one: generationAcquire() and changedSince()"
+                + " of " + this + " return its last generation instead of throwing");
     }
 
     private void checkOpen() {
@@ -1106,17 +1201,13 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
             }
         }
         // Every native call runs between enter() and exit(), and only this
-        // (through counterAnchor) keeps the CounterPage, whose cleaner frees
-        // the handle, reachable. Without the fence the JIT may treat this as
+        // (through `page`) keeps the CounterPage, whose cleaner frees the
+        // handle, reachable. Without the fence the JIT may treat this as
         // dead once users is loaded, and a notifier the application dropped
         // unclosed could have its handle freed in the middle of the call.
         Reference.reachabilityFence(this);
     }
 
-    /** For the fast path of a notifier of a class of its own: the counter, null once closed. */
-    final CounterPage fastPathCounter() {
-        return counter;
-    }
 
     static IllegalStateException closedException() {
         return new IllegalStateException("notifier closed");

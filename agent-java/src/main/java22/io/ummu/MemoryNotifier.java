@@ -39,7 +39,7 @@ public class MemoryNotifier extends AbstractMemoryNotifier {
 
     // Not final, yet no subclass outside this nest in source: the only constructor
     // is private. (Hand-made class files plus allocateInstance could make one;
-    // its counter would be null, so every method throws "notifier closed".)
+    // its counter would be null, so its fast path throws "notifier closed".)
     private MemoryNotifier(Opened opened) {
         super(opened);
     }
@@ -108,8 +108,11 @@ public class MemoryNotifier extends AbstractMemoryNotifier {
      * gets a class of its own, a hidden nestmate of this class with its
      * counter page as class data (see {@code AbstractMemoryNotifier.newNotifier}).
      * Read into a {@code static final}, the page is a constant, and the load
-     * depends on no other load: only on the null check of the counter
-     * reference that says whether the notifier is open.
+     * depends on no other load: the fast path is that load and a compare.
+     * Whether the notifier is closed comes from the loaded value itself
+     * (close() switches the page to one that reads a negative marker), and
+     * the page stays mapped while the notifier is reachable, which each
+     * method makes sure of across its load.
      */
     static final class Constant extends MemoryNotifier {
         private static final MemorySegment COUNTER = CounterPage.segmentClassData(MethodHandles.lookup());
@@ -120,28 +123,28 @@ public class MemoryNotifier extends AbstractMemoryNotifier {
 
         @Override
         public long generationAcquire() {
-            CounterPage page = fastPathCounter();
-            if (page == null) {
+            long v = CounterPage.getAcquire(COUNTER);
+            // Do not remove (nor the one below): COUNTER does not keep the
+            // page mapped; this notifier does, through its CounterPage, whose
+            // cleaner unmaps the page. Without the fence the JIT may treat
+            // `this` as dead before the load, and a GC meanwhile could let
+            // the cleaner unmap the page under it: a crash, which no test
+            // can reliably provoke.
+            Reference.reachabilityFence(this);
+            if (v < 0) {
+                // Native.COUNTER_CLOSED: close() switched the page.
                 throw closedException();
             }
-            long v = CounterPage.getAcquire(COUNTER);
-            // Do not remove (nor the one below): COUNTER's segment does not
-            // keep the backend's page mapped; `page` does, and without the
-            // fence the JIT may drop it right after the null check. A close()
-            // meanwhile plus a GC would then let the cleaner unmap the page
-            // under this load: a crash, which no test can reliably provoke.
-            Reference.reachabilityFence(page);
             return v;
         }
 
         @Override
         public boolean changedSince(long generation) {
-            CounterPage page = fastPathCounter();
-            if (page == null) {
+            long v = CounterPage.getAcquire(COUNTER);
+            Reference.reachabilityFence(this);
+            if (v < 0) {
                 throw closedException();
             }
-            long v = CounterPage.getAcquire(COUNTER);
-            Reference.reachabilityFence(page);
             return v != generation;
         }
 

@@ -71,8 +71,12 @@ class FallbackNotifierTest {
             List<Invalidation> seen = Events.until(n, w, System::gc);
             assertFalse(seen.isEmpty());
             assertTrue(n.changedSince(g), "the counter moved, and the plain fast path sees it");
+            CounterPage counter = n.counterForTests();
             n.close();
             assertThrows(IllegalStateException.class, n::generationAcquire);
+            assertThrows(IllegalStateException.class, () -> n.changedSince(g));
+            // The plain class checks its field, yet close retires the page for it too.
+            assertEquals(io.ummu.internal.Native.COUNTER_CLOSED, counter.getAcquire());
         }
     }
 
@@ -151,6 +155,17 @@ class FallbackNotifierTest {
         public void close(long handle) {
             closes.incrementAndGet();
             NATIVE.close(handle);
+        }
+
+        @Override
+        public int retire(long handle) {
+            closes.incrementAndGet();
+            return NATIVE.retire(handle);
+        }
+
+        @Override
+        public int unmapCounterPage(ByteBuffer page) {
+            return NATIVE.unmapCounterPage(page);
         }
     }
 

@@ -42,6 +42,16 @@ public interface BackendOps {
         public void close(long handle) {
             Native.close(handle);
         }
+
+        @Override
+        public int retire(long handle) {
+            return Native.retire(handle);
+        }
+
+        @Override
+        public int unmapCounterPage(ByteBuffer page) {
+            return Native.unmapCounterPage(page);
+        }
     };
 
     /** See {@link Native#watch(long, long, long, long, String[])}. */
@@ -61,4 +71,10 @@ public interface BackendOps {
 
     /** See {@link Native#close(long)}. */
     void close(long handle);
+
+    /** See {@link Native#retire(long)}: afterwards the page reads {@link Native#COUNTER_CLOSED}. */
+    int retire(long handle);
+
+    /** See {@link Native#unmapCounterPage(ByteBuffer)}. */
+    int unmapCounterPage(ByteBuffer page);
 }

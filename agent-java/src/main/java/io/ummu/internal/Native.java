@@ -19,7 +19,7 @@ import java.nio.ByteBuffer;
  */
 public final class Native {
     /** Bumped whenever a signature here or a record layout changes. */
-    public static final int ABI_VERSION = 1;
+    public static final int ABI_VERSION = 2;
 
     /** Size of one event record, in the {@code struct ummunotify_event} layout. */
     public static final int EVENT_SIZE = 32;
@@ -70,6 +70,33 @@ public final class Native {
 
     /** Releases the handle; no call may follow or race it. */
     public static native void close(long handle);
+
+    /**
+     * Releases the handle as {@link #close(long)} does (descriptors, kernel
+     * context, memory), except its counter page: that stays mapped, read-only,
+     * at the same address, and from now on holds {@link #COUNTER_CLOSED},
+     * until {@link #unmapCounterPage(ByteBuffer)}. The switch never leaves
+     * the address unmapped, so a thread loading from the page meanwhile is
+     * safe. No call on the handle may follow or race it.
+     *
+     * @return 0, or a negative errno when the page could not be switched: it
+     *     then stays mapped with its last counter value
+     */
+    public static native int retire(long handle);
+
+    /**
+     * Unmaps a retired handle's counter page: the buffer {@link #counterPage(long)}
+     * returned. No thread may load from the page any more.
+     *
+     * @return 0, or a negative errno (EINVAL for anything but such a page)
+     */
+    public static native int unmapCounterPage(ByteBuffer page);
+
+    /**
+     * The counter of a retired handle's page ({@code UMMU_COUNTER_CLOSED}):
+     * negative, a value no generation takes, as generations count up from 0.
+     */
+    public static final long COUNTER_CLOSED = Long.MIN_VALUE;
 
     /** @return the symbolic errno name, e.g. "ENOSPC" (never null). */
     public static native String errnoName(int errno);

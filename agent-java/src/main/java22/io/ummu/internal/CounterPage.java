@@ -22,11 +22,13 @@ import java.util.Objects;
  * so the object stays strongly reachable until its last load has completed,
  * in the interpreter and in compiled code alike. A thread may therefore keep
  * calling {@link #getAcquire()} on an instance it got before the notifier was
- * closed: it reads a counter that no longer moves, never a freed page. The
- * notifier drops its references on close and the page goes after the next
- * garbage collection that finds the object unreachable. A notifier's own
- * class (below) loads from its constant only while it holds this object,
- * and fences it after the load: the same guarantee.
+ * closed, never reading a freed page: its close switches the page, in
+ * place, to one that reads {@link Native#COUNTER_CLOSED} (see
+ * {@link Native#retire}), and the page goes after the next garbage
+ * collection that finds this object unreachable. The notifier holds this
+ * object for its whole life, so a notifier's own class (below), which loads
+ * from its constant and fences the notifier after the load, gets the same
+ * guarantee.
  *
  * <h2>Which load: a constant segment in a class of its own</h2>
  * A {@code MemorySegment} {@code getAcquire} checks bounds, alignment and the
@@ -90,7 +92,8 @@ public abstract class CounterPage {
      *
      * <p>The class holds the page's segment, never what keeps the page
      * mapped: an instance of it must hold the {@link CounterPage} from
-     * {@link #open} and fence it after each load from the constant.
+     * {@link #open} for its whole life (a final field) and fence itself
+     * after each load from the constant.
      *
      * @param lookup a full-privilege lookup on the class the template extends or nests in
      * @param entry the template's entry name, e.g. {@code io/ummu/X$Y.class}

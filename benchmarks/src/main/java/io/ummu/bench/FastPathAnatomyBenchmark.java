@@ -27,9 +27,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@code VarHandle.getAcquire} (what the fast path first used) checks the
  * buffer's bounds, alignment and memory session before its load; the raw
  * {@code Unsafe} load is the floor. {@code MemoryNotifier.generationAcquire()}
- * now is a volatile load of the notifier's counter reference (null once
- * closed), a null check, and a load from a constant address (see
- * io.ummu.AbstractMemoryNotifier#newNotifier).
+ * now is a load from a constant address and a sign check (a closed
+ * notifier's page reads a negative marker; see
+ * io.ummu.AbstractMemoryNotifier#newNotifier and #close).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

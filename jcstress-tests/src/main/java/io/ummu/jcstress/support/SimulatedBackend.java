@@ -281,6 +281,21 @@ public final class SimulatedBackend implements BackendOps {
     }
 
     /**
+     * As the native backends retire a handle: from now on the page reads the
+     * closed marker, which is what the notifier's fast path checks for.
+     */
+    @Override
+    public int retire(long handle) {
+        COUNTER.setRelease(page, 0, io.ummu.internal.Native.COUNTER_CLOSED);
+        return 0;
+    }
+
+    @Override
+    public int unmapCounterPage(ByteBuffer page) {
+        return 0; // a direct buffer of this object's: the GC frees it
+    }
+
+    /**
      * Checks that an invalidation handed out by the notifier is this
      * backend's report of an unmap of exactly {@code [start, end)} of a watch
      * hit once (exact hint, UNMAP cause).
