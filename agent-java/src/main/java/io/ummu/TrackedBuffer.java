@@ -30,8 +30,8 @@ public interface TrackedBuffer {
 
     /**
      * @return when it was allocated, in milliseconds since the epoch; taken from the
-     *     dispatcher's latest round while it is busy, so up to about a quarter of a
-     *     millisecond early
+     *     dispatcher's latest round while it is busy, so up to about half a
+     *     millisecond (one round) early
      */
     long allocatedAtMillis();
 

@@ -120,8 +120,9 @@ final class Tracker extends UmmuHooks {
     /**
      * How long the dispatcher parks between rounds while records keep coming
      * (the actual park is longer by the kernel's timer slack, typically 50 µs).
-     * Longer batches more records per wake-up; it is also how late a RELEASED
-     * event can be while the dispatcher lingers, how early a buffer's time
+     * Longer batches more records per wake-up; twice it is how late a RELEASED
+     * event can be while the dispatcher lingers (the round that takes the
+     * release finishes it in the next), it is how early a buffer's time
      * stamp can be ({@link #roundMillis}), and about half the time before a
      * new buffer is watched. Kernel events and flushes interrupt it. Each
      * wake-up costs the process more than its system calls (at 4 KiB in a
@@ -246,11 +247,17 @@ final class Tracker extends UmmuHooks {
     // Dispatcher-confined state.
     /** Buffers that outlived the batch that allocated them; read by any thread. */
     private final Map<Long, Entry> live = new ConcurrentHashMap<>(); // written by the dispatcher only
-    /** Buffers allocated in the batch being applied; published to live at its end. */
+    /**
+     * Buffers allocated in the batch being applied, but for the latest
+     * (freshLatest below); published to live at its end.
+     */
     private final AddressMap<Entry> fresh = new AddressMap<>();
     /** Buffers the previous round published: watched at the end of this round's step (3) if still live. */
     private final List<Entry> young = new ArrayList<>();
-    /** The oldest releasing buffer at each address, later ones chained by Entry.nextReleasing. */
+    /**
+     * The oldest releasing buffer at each address, later ones chained by
+     * Entry.nextReleasing; empty while releasingOnly below holds the one.
+     */
     private final AddressMap<Entry> releasing = new AddressMap<>();
     /*
      * A short-lived buffer is usually allocated and released within one
@@ -708,7 +715,7 @@ final class Tracker extends UmmuHooks {
 
     /**
      * End of step (3): the buffers allocated in this batch and still live
-     * (still in {@link #fresh}) join the registry, to be watched by the next
+     * (still in {@link #fresh} or {@link #freshLatest}) join the registry, to be watched by the next
      * round if they are still live then; those already releasing never do.
      */
     private final java.util.function.Consumer<Entry> publish = e -> {
