@@ -57,7 +57,7 @@ import java.util.function.Function;
  * and stops the dispatcher. Afterwards every method except {@code close},
  * {@code backend} and {@code capabilities} throws
  * {@code IllegalStateException("notifier closed")}; {@link #changedSince(long)}
- * does whatever generation it is given. Native calls are counted and close
+ * throws whatever generation it is given. Native calls are counted and close
  * waits for them, then releases the native handle: its descriptors and the
  * kernel's context go at once. The counter page is read without any such
  * count (that is what makes the fast path fast), so close cannot unmap it:
@@ -66,9 +66,11 @@ import java.util.function.Function;
  * learns that the notifier is closed. That page stays mapped while the
  * notifier is reachable and is unmapped by a {@link java.lang.ref.Cleaner}
  * after the garbage collection that finds it unreachable. Should the kernel
- * refuse the new page (it needs one page of memory), the old one stays, a
- * warning is logged, and the fast path of that notifier returns its last
- * generation instead of throwing; nothing else changes.
+ * refuse the switch (it should not: see agent-native/README.md), the old
+ * page stays, a warning is logged, and the fast path of that notifier
+ * returns its last generation instead of throwing; every other method, and
+ * {@link #isClosed()}, still says closed, and the registration caches ask
+ * {@code isClosed()} whenever the fast path says nothing changed.
  *
  * <h2>VM exit</h2>
  * Once the VM begins to shut down, threads in {@link #await(Duration)} and the
@@ -599,7 +601,13 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         if (c == null) {
             throw closedException();
         }
-        return c.getAcquire();
+        long v = c.getAcquire();
+        if (v < 0) {
+            // A reader that took the field before close() nulled it and
+            // loads after close() retired the page reads the marker.
+            throw closedException();
+        }
+        return v;
     }
 
     /**
@@ -625,7 +633,11 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         if (c == null) {
             throw closedException();
         }
-        return c.getAcquire() != generation;
+        long v = c.getAcquire();
+        if (v < 0) {
+            throw closedException(); // as in generationAcquire
+        }
+        return v != generation;
     }
 
     /**
@@ -1162,13 +1174,25 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     private void logRetireFailure(int rc) {
         Logging.LOG.log(System.Logger.Level.WARNING, "ummu: close(): " + NativeStatus.errnoText(-rc)
                 + " switching the counter page to the closed one: generationAcquire() and changedSince()"
-                + " of " + this + " return its last generation instead of throwing");
+                + " of " + this + " may return a stale generation instead of throwing (isClosed() is true;"
+                + " RegistrationCache checks it)");
     }
 
     private void checkOpen() {
         if ((users.get() & CLOSED) != 0) {
             throw closedException();
         }
+    }
+
+    /**
+     * Whether {@link #close()} has begun. One volatile load; for code that
+     * holds a generation across calls and must not trust a fast path that
+     * cannot tell it (see "Closing" above). Thread-safe.
+     *
+     * @return true once close has been called
+     */
+    public final boolean isClosed() {
+        return isClosing();
     }
 
     private boolean isClosing() {

@@ -29,7 +29,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * counter through its instance field, with the reason kept in
  * {@code CounterPage.constantClassFailure()} (and logged once, INFO, logger
  * io.ummu). And when making the notifier fails before a CounterPage owns
- * the backend handle, the handle is closed, not leaked.
+ * the backend handle, the handle is closed, not leaked. And close() where
+ * it can go wrong: racing the plain fast path, and a page switch the kernel
+ * refused.
  */
 class FallbackNotifierTest {
     private static final String MISSING = "io/ummu/MemoryNotifier$NoSuchTemplate.class";
@@ -87,7 +89,7 @@ class FallbackNotifierTest {
         TestBackends.assumeAvailable(backend);
         AbstractMemoryNotifier.Opened real = AbstractMemoryNotifier.openBackend(backend);
         AtomicInteger closes = new AtomicInteger();
-        AbstractMemoryNotifier.Opened opened = withOps(real, new CountingClose(closes));
+        AbstractMemoryNotifier.Opened opened = withOps(real, new WrappedOps(closes, null));
         Error boom = new OutOfMemoryError("boom (test)");
         Error thrown = assertThrows(Error.class, () -> AbstractMemoryNotifier.newNotifier(notifierLookup(), MISSING,
                 opened, o -> {
@@ -99,7 +101,7 @@ class FallbackNotifierTest {
         // And not by newNotifier once the page is registered: then the cleaner owns it.
         AtomicInteger closes2 = new AtomicInteger();
         AbstractMemoryNotifier.Opened opened2 = withOps(AbstractMemoryNotifier.openBackend(backend),
-                new CountingClose(closes2));
+                new WrappedOps(closes2, null));
         Function<AbstractMemoryNotifier.Opened, MemoryNotifier> plain = plain();
         Error late = new StackOverflowError("after the page (test)");
         assertSame(late, assertThrows(Error.class, () -> AbstractMemoryNotifier.newNotifier(notifierLookup(),
@@ -119,11 +121,19 @@ class FallbackNotifierTest {
     }
 
     /** The native backend, counting closes. */
-    private static final class CountingClose implements BackendOps {
+    /**
+     * The native ops, counting closes and retires; with {@code freeze}, a
+     * retire that releases the handle but leaves the page reading its last
+     * generation and fails, as when the kernel refuses to switch the page
+     * (on userfaultfd, whose page the backend can write, so the test can too).
+     */
+    private static final class WrappedOps implements BackendOps {
         private final AtomicInteger closes;
+        private final ByteBuffer freeze;
 
-        CountingClose(AtomicInteger closes) {
+        WrappedOps(AtomicInteger closes, ByteBuffer freeze) {
             this.closes = closes;
+            this.freeze = freeze;
         }
 
         @Override
@@ -160,13 +170,96 @@ class FallbackNotifierTest {
         @Override
         public int retire(long handle) {
             closes.incrementAndGet();
-            return NATIVE.retire(handle);
+            if (freeze == null) {
+                return NATIVE.retire(handle);
+            }
+            long last = freeze.getLong(0);
+            NATIVE.retire(handle);
+            freeze.putLong(0, last);
+            return -12; // ENOMEM
         }
 
         @Override
         public int unmapCounterPage(ByteBuffer page) {
             return NATIVE.unmapCounterPage(page);
         }
+    }
+
+    /**
+     * The plain class's fast path against close: a reader that took the
+     * counter field before close() nulled it may load after close() retired
+     * the page; it must throw, never return the marker as a generation nor
+     * say "unchanged" to a caller that passes the marker.
+     */
+    @ParameterizedTest
+    @MethodSource("io.ummu.TestBackends#all")
+    void thePlainFastPathRacingCloseSaysOpenOrClosedNothingElse(Backend backend) throws Exception {
+        TestBackends.assumeAvailable(backend);
+        AtomicInteger bad = new AtomicInteger();
+        AtomicInteger closedSeen = new AtomicInteger();
+        for (int round = 0; round < 300; round++) {
+            MemoryNotifier n = AbstractMemoryNotifier.newNotifier(notifierLookup(), MISSING,
+                    AbstractMemoryNotifier.openBackend(backend), plain());
+            java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(2);
+            Thread[] readers = new Thread[2];
+            for (int i = 0; i < readers.length; i++) {
+                boolean acquire = i == 0;
+                readers[i] = new Thread(() -> {
+                    started.countDown();
+                    try {
+                        for (;;) {
+                            if (acquire) {
+                                if (n.generationAcquire() < 0) {
+                                    bad.incrementAndGet();
+                                }
+                            } else if (!n.changedSince(Long.MIN_VALUE)) {
+                                bad.incrementAndGet();
+                            }
+                        }
+                    } catch (IllegalStateException closed) {
+                        closedSeen.incrementAndGet();
+                    }
+                });
+                readers[i].start();
+            }
+            started.await();
+            n.close();
+            for (Thread t : readers) {
+                t.join(TimeUnit.SECONDS.toMillis(60));
+                assertFalse(t.isAlive(), "a reader never saw the notifier closed");
+            }
+        }
+        assertEquals(0, bad.get(), "the marker returned as a generation, or 'unchanged since the marker'");
+        assertEquals(600, closedSeen.get());
+    }
+
+    /**
+     * Should the kernel refuse to switch a closed notifier's page, its fast
+     * path keeps returning the last generation (documented), but the
+     * notifier still says it is closed, and a RegistrationCache over it does
+     * not go on handing out registrations on the strength of "unchanged".
+     */
+    @Test
+    void aPageTheKernelDidNotSwitchLeavesTheNotifierClosedWhereItCounts() throws Exception {
+        TestBackends.assumeAvailable(Backend.USERFAULTFD);
+        AbstractMemoryNotifier.Opened real = AbstractMemoryNotifier.openBackend(Backend.USERFAULTFD);
+        AbstractMemoryNotifier.Opened opened = withOps(real, new WrappedOps(new AtomicInteger(), real.page));
+        MemoryNotifier n = AbstractMemoryNotifier.newNotifier(notifierLookup(),
+                "io/ummu/MemoryNotifier$Constant.class", opened, plain());
+        ByteBuffer memory = ByteBuffer.allocateDirect(2 * 4096);
+        long address = io.ummu.internal.DirectAddress.of(memory);
+        io.ummu.cache.RegistrationCache<long[]> cache = io.ummu.cache.RegistrationCache
+                .<long[]>builder(n, (a, l) -> new long[] {a, l}, r -> { }).build();
+        cache.acquire(address, 4096).close();
+        assertTrue(cache.acquire(address, 4096).hit(), "cached");
+        long g = n.generationAcquire();
+        n.close();
+        assertTrue(n.isClosed());
+        assertFalse(n.changedSince(g), "the frozen page: the documented failure mode");
+        assertThrows(IllegalStateException.class, n::drain);
+        assertThrows(IllegalStateException.class, () -> cache.acquire(address, 4096),
+                "a cache over a closed notifier must not hand out a registration");
+        java.lang.ref.Reference.reachabilityFence(memory);
     }
 
     /**

@@ -119,7 +119,8 @@ class NotifierApiTest {
             assertThrows(java.nio.ReadOnlyBufferException.class, () -> page.putLong(0, 1));
             assertEquals(page.duplicate().order(java.nio.ByteOrder.nativeOrder()).getLong(0), n.generationAcquire());
             n.close();
-            assertEquals(null, n.counterPageView(), "closed: the fast path lets go of the page");
+            assertEquals(null, n.counterPageView(), "closed: the notifier's counter field is cleared"
+                    + " (the constant fast path keeps its page, switched to the closed marker)");
         }
     }
 

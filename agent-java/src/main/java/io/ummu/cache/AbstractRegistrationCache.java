@@ -466,7 +466,10 @@ public abstract class AbstractRegistrationCache<R> implements AutoCloseable {
      * generation counter, on every backend.
      */
     private Graveyard<R> validateLocked(Graveyard<R> graveyard) {
-        if (!notifier.changedSince(drainedGeneration)) {
+        // isClosed(): the fast path of a closed notifier whose page the
+        // kernel refused to switch keeps saying "unchanged" (see
+        // AbstractMemoryNotifier, "Closing"); drain() then says it is closed.
+        if (!notifier.changedSince(drainedGeneration) && !notifier.isClosed()) {
             return graveyard;
         }
         Drain d = notifier.drain();
