@@ -363,9 +363,11 @@ static size_t closed_len;
  * open for the life of the process (a forked child shares it: it is only
  * ever mapped read-only). Sealed against shrinking, since a mapping beyond
  * the end of the file would SIGBUS the readers, and against later writes.
- * Never F_SEAL_WRITE: on 6.1 a MAP_SHARED mapping of an O_RDWR memfd with
- * that seal fails in mapping_map_writable() even read-only, and there only
- * after the old mapping is gone.
+ * Never F_SEAL_WRITE: before 6.7 (and 6.1 stable until read-only shared
+ * mappings of write-sealed memfds were allowed, is_readonly_sealed() in
+ * its mm.h), a MAP_SHARED mapping of an O_RDWR memfd with that seal failed
+ * in mapping_map_writable() even read-only, and on 6.1 only after the old
+ * mapping is gone. F_SEAL_FUTURE_WRITE never refuses a read-only mapping.
  */
 static void make_closed_page(void)
 {
