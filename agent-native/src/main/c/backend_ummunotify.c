@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -345,42 +346,181 @@ static bool page_mapped(void *addr, size_t len)
 	return msync(addr, len, MS_ASYNC) == 0 || errno != ENOMEM;
 }
 
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+static pthread_once_t closed_once = PTHREAD_ONCE_INIT;
+static int closed_fd = -1;
+static size_t closed_len;
+
+/*
+ * The process-wide closed page: a memfd of one page holding
+ * UMMU_COUNTER_CLOSED at offset 0 (the counter's offset), made once and
+ * open for the life of the process (a forked child shares it: it is only
+ * ever mapped read-only). Sealed against shrinking, since a mapping beyond
+ * the end of the file would SIGBUS the readers, and against later writes.
+ * Never F_SEAL_WRITE: before 6.7 (and 6.1 stable until read-only shared
+ * mappings of write-sealed memfds were allowed, is_readonly_sealed() in
+ * its mm.h), a MAP_SHARED mapping of an O_RDWR memfd with that seal failed
+ * in mapping_map_writable() even read-only, and on 6.1 only after the old
+ * mapping is gone. F_SEAL_FUTURE_WRITE never refuses a read-only mapping.
+ */
+static void make_closed_page(void)
+{
+	uint64_t marker = UMMU_COUNTER_CLOSED;
+	long page = sysconf(_SC_PAGESIZE);
+	int fd;
+
+	/* vm.memfd_noexec=2 (6.3 to 6.5) refuses a memfd that may be executable. */
+	fd = memfd_create("ummu-closed-counter", MFD_CLOEXEC | MFD_NOEXEC_SEAL);
+	if (fd < 0 && errno == EINVAL)	/* before 6.3 */
+		fd = memfd_create("ummu-closed-counter",
+				  MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return;
+	if (page <= 0 || ftruncate(fd, page) != 0 ||
+	    pwrite(fd, &marker, sizeof(marker), 0) != (ssize_t)sizeof(marker)) {
+		close(fd);
+		return;
+	}
+	/* Best effort: the page is right without the seals. */
+	(void)fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+		    F_SEAL_FUTURE_WRITE | F_SEAL_SEAL);
+	closed_len = (size_t)page;
+	closed_fd = fd;
+}
+
+/* The closed page's descriptor, or -1 when it cannot be made (seccomp, say). */
+static int closed_page_fd(size_t len)
+{
+	if (pthread_once(&closed_once, make_closed_page) != 0)
+		return -1;
+	return closed_len == len ? closed_fd : -1;
+}
+
+/*
+ * A read-only anonymous page holding UMMU_COUNTER_CLOSED, at addr if that
+ * is not NULL (only where nothing is mapped: MAP_FIXED_NOREPLACE), else
+ * anywhere. Until the marker is written it reads 0, which a reader takes
+ * for a change, not for closed.
+ */
+static void *marked_anon_page(void *addr, size_t len)
+{
+	void *p;
+
+	p = mmap(addr, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | (addr ? MAP_FIXED_NOREPLACE : 0),
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return p;
+	if (addr && p != addr) {	/* a kernel that took NOREPLACE for a hint */
+		munmap(p, len);
+		errno = EEXIST;
+		return MAP_FAILED;
+	}
+	*(volatile uint64_t *)p = UMMU_COUNTER_CLOSED;
+	/* Whole VMA: no split, nothing to allocate; if it fails it stays writable. */
+	(void)mprotect(p, len, PROT_READ);
+	return p;
+}
+
+/*
+ * A replacement failed after the kernel had unmapped old (an allocation
+ * failure inside it, under OOM). Java's next load from it would crash the
+ * JVM, so put a marked page there. Never MAP_FIXED: another thread may have
+ * mapped something at old since (the JVM, malloc), which MAP_FIXED would
+ * destroy. Returns 0 when old reads the marker again, err when the page
+ * could not be made, -EEXIST when another mapping took the address: then
+ * this notifier's fast path reads someone else's memory as its counter.
+ */
+static int repair_hole(void *old, size_t len, int fd, int err)
+{
+	void *p = MAP_FAILED;
+
+	if (fd >= 0) {
+		p = mmap(old, len, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE,
+			 fd, 0);
+		if (p != MAP_FAILED && p != old) {
+			munmap(p, len);
+			errno = EEXIST;
+			p = MAP_FAILED;
+		}
+	}
+	if (p == MAP_FAILED && (fd < 0 || errno != EEXIST))
+		p = marked_anon_page(old, len);
+	if (p != MAP_FAILED)
+		return 0;
+	return errno == EEXIST ? -EEXIST : err;
+}
+
 /*
  * Puts a read-only page holding UMMU_COUNTER_CLOSED at counter, in place of
  * the device's page. The module's page cannot be written, and while it is
  * mapped it holds the file, and with it the kernel's context, open: it has
- * to go, yet Java may be loading from the address right now. So the new page
- * is made aside, marked, and then moved over the old one by one mremap(),
- * which unmaps the old page and moves the new one under a single hold of the
- * mmap lock: a concurrent load sees one page or the other, never a hole.
- * (mmap(MAP_FIXED) of an anonymous page would be as atomic, but would show a
- * zero counter until the marker is written.)
+ * to go, yet Java may be loading from the address right now, so the switch
+ * must never leave a hole there.
+ *
+ * First choice: one mmap(MAP_SHARED | MAP_FIXED) of the closed page over
+ * the device's. The kernel swaps the VMAs under the mmap write lock, a
+ * fault on the old VMA waits for it, so a load sees one page or the other,
+ * and the new one holds the marker from the first instant. It replaces
+ * exactly one whole VMA: no split, so unlike mremap (which refuses when
+ * map_count + 2 >= vm.max_map_count - 3) it does not fail near the VMA
+ * limit. What mmap_region() can still fail on, read in the sources:
+ * - 6.1 (mm/mmap.c): do_mmap refuses only map_count > max_map_count
+ *   (already over the limit); may_expand_vm counts the pages replaced, so
+ *   a one-for-one swap passes; a shared read-only mapping is not charged;
+ *   an LSM refusal comes before anything changes. Then the old VMA is
+ *   unmapped (do_mas_munmap, no split), and only allocation failures of a
+ *   vm_area_struct or maple nodes (GFP_KERNEL, in practice only for an
+ *   OOM victim), mapping_map_writable() (fails only with F_SEAL_WRITE,
+ *   see make_closed_page) or the memfd's mmap (shmem_mmap refuses only
+ *   writable mappings of a sealed file) could fail after that: a hole.
+ * - 6.12 (mm/mmap.c __mmap_region, mm/vma.c): the same checks, plus
+ *   mseal (EPERM, before anything changes). The old VMA is gathered aside
+ *   first; a failure before its page tables are cleared (may_expand_vm,
+ *   accounting) puts it back (vms_abort_munmap_vmas), one after
+ *   (vm_area_alloc, vma_iter_prealloc, the file's mmap: the same
+ *   allocations) still leaves a hole.
+ * So a hole is possible on both only under a failing kernel allocation,
+ * which repair_hole() then covers.
+ *
+ * Fallback, when the memfd cannot be made (seccomp refusing memfd_create)
+ * or the mmap failed with the device's page still there: an anonymous page
+ * is made aside, marked, and moved over the old one by one
+ * mremap(MREMAP_FIXED), which unmaps the old page and moves the new one
+ * under a single hold of the mmap lock. That one does fail near
+ * vm.max_map_count: the page then keeps its last counter value.
  */
 static int retire_page(const volatile uint64_t *counter, size_t len)
 {
 	void *old = (void *)(uintptr_t)counter;
+	int fd = closed_page_fd(len);
 	void *p;
 	int e;
 
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		 -1, 0);
+	if (fd >= 0) {
+		if (mmap(old, len, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) !=
+		    MAP_FAILED)
+			return 0;
+		e = errno;
+		if (!page_mapped(old, len))
+			return repair_hole(old, len, fd, -e);
+	}
+	p = marked_anon_page(NULL, len);
 	if (p == MAP_FAILED)
 		return -errno;
-	*(volatile uint64_t *)p = UMMU_COUNTER_CLOSED;
-	if (mprotect(p, len, PROT_READ) == 0 &&
-	    mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, old) != MAP_FAILED)
+	if (mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, old) != MAP_FAILED)
 		return 0;
 	e = errno;
 	munmap(p, len);
-	/*
-	 * The kernel checks what can fail before it unmaps the target, but
-	 * an allocation failure after that (under OOM) could leave a hole,
-	 * and Java's next load from it would crash the JVM: put something
-	 * readable there (a counter of 0, which a reader takes for a change).
-	 */
+	/* The kernel checks what can fail before it unmaps the target, but not all. */
 	if (!page_mapped(old, len))
-		(void)mmap(old, len, PROT_READ,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		return repair_hole(old, len, fd, -e);
 	return -e;
 }
 

@@ -98,7 +98,10 @@ struct ummu_backend_ops {
 	 * the switch never leaves the address unmapped. Everything else (the
 	 * descriptors, the kernel's context, memory) is released here. Returns
 	 * 0, or -errno when the page could not be switched: it then keeps its
-	 * last counter value (still mapped; see the backend for the details).
+	 * last counter value (still mapped; see the backend for the details),
+	 * or, with -EEXIST from the ummunotify backend, another mapping took
+	 * the address after a failed switch left a hole there, and the fast
+	 * path reads that memory.
 	 */
 	int (*retire)(struct ummu_backend *b);
 };

@@ -365,8 +365,8 @@ static void *spin(void *arg)
 	return NULL;
 }
 
-/* Whether /proc/self/maps has a mapping of /dev/ummunotify at addr. */
-static int device_mapped_at(const void *addr)
+/* Whether the line of /proc/self/maps covering addr contains what. */
+static int mapped_at(const void *addr, const char *what)
 {
 	char line[512];
 	unsigned long s, e;
@@ -378,10 +378,36 @@ static int device_mapped_at(const void *addr)
 	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "%lx-%lx", &s, &e) == 2 &&
 		    s <= (unsigned long)addr && (unsigned long)addr < e &&
-		    strstr(line, "/dev/ummunotify"))
+		    strstr(line, what))
 			found = 1;
 	fclose(f);
 	return found;
+}
+
+/* Whether /proc/self/maps has a mapping of /dev/ummunotify at addr. */
+static int device_mapped_at(const void *addr)
+{
+	return mapped_at(addr, "/dev/ummunotify");
+}
+
+/* The backend's process-wide closed page, as /proc/self/maps names it. */
+#define CLOSED_PAGE_NAME "/memfd:ummu-closed-counter"
+
+/*
+ * The backend is linked with -Wl,--wrap=memfd_create (Makefile): a test
+ * can make memfd_create fail as a seccomp filter refusing it would, to
+ * drive retire() onto its mremap fallback. Test binary only.
+ */
+static int refuse_memfd;
+int __real_memfd_create(const char *name, unsigned int flags);
+int __wrap_memfd_create(const char *name, unsigned int flags);
+int __wrap_memfd_create(const char *name, unsigned int flags)
+{
+	if (refuse_memfd) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return __real_memfd_create(name, flags);
 }
 
 /*
@@ -441,11 +467,124 @@ static void test_device_retire(void)
 			ok(device_mapped_at((const void *)s.counter) == 0 &&
 			   msync((void *)s.counter, page, MS_ASYNC) == 0,
 			   "the page at the counter's address is mapped, and no longer the device's");
+			ok(mapped_at((const void *)s.counter, CLOSED_PAGE_NAME) == 1,
+			   "the page at the counter's address is the shared closed page (%s)",
+			   CLOSED_PAGE_NAME);
 			munmap((void *)s.counter, page);
 			return;
 		}
 		munmap((void *)s.counter, page);
 	}
+}
+
+/*
+ * retire() when memfd_create is refused (seccomp, say): the closed page
+ * cannot be made, and the device's page is replaced by a marked anonymous
+ * page moved over it (mremap). In a child, because the closed page is
+ * made once per process: the child's refusal must not reach the parent.
+ */
+static void test_device_retire_fallback(void)
+{
+	const struct ummu_backend_ops *o = &ummu_ummunotify_ops;
+	long page = sysconf(_SC_PAGESIZE);
+	int status = 0;
+	pid_t pid;
+
+	if (access("/dev/ummunotify", F_OK) != 0) {
+		skip("retire() without memfd_create", "/dev/ummunotify missing (runs inside the VM harness)");
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct ummu_backend *b = NULL;
+		const volatile uint64_t *c;
+		char why[512] = "";
+		int fd, ret;
+
+		refuse_memfd = 1;
+		if (o->open(&b, why, sizeof(why)) || !b)
+			_exit(10);
+		c = o->counter(b);
+		fd = o->pollfd(b);
+		ret = o->retire(b);
+		if (ret)
+			_exit(11);
+		if (*c != UMMU_COUNTER_CLOSED)
+			_exit(12);
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			_exit(13);
+		if (device_mapped_at((const void *)c) != 0 ||
+		    mapped_at((const void *)c, CLOSED_PAGE_NAME) != 0 ||
+		    msync((void *)c, page, MS_ASYNC) != 0)
+			_exit(14);
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+		ok(0, "retire() without memfd_create: fork/waitpid");
+		return;
+	}
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "retire() with memfd_create refused falls back to mremap: returns 0, the page reads the marker, is mapped, neither the device's nor the closed page, the device's descriptor is closed (child status 0x%x: 10 open, 11 retire, 12 marker, 13 fd, 14 mapping)",
+	   status);
+}
+
+/*
+ * retire() with the process at vm.max_map_count (mmap-heavy processes
+ * live there): mremap refuses up front there (map_count + 2 >= max - 3),
+ * the one-VMA mmap of the closed page does not. In a child, which fills
+ * its address space with single pages until mmap fails.
+ */
+static void test_device_retire_map_limit(void)
+{
+	const struct ummu_backend_ops *o = &ummu_ummunotify_ops;
+	long page = sysconf(_SC_PAGESIZE);
+	int status = 0;
+	pid_t pid;
+
+	if (access("/dev/ummunotify", F_OK) != 0) {
+		skip("retire() at vm.max_map_count", "/dev/ummunotify missing (runs inside the VM harness)");
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct ummu_backend *b = NULL;
+		const volatile uint64_t *c;
+		char why[512] = "";
+		void *p, *last = NULL;
+		int n = 0;
+
+		if (o->open(&b, why, sizeof(why)) || !b)
+			_exit(10);
+		c = o->counter(b);
+		/* Alternating protections: neighbours never merge. */
+		for (;;) {
+			p = mmap(NULL, page, n & 1 ? PROT_READ : PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED)
+				break;
+			last = p;
+			n++;
+		}
+		if (errno != ENOMEM || n < 1000)
+			_exit(16);
+		munmap(last, page);	/* room for exactly one more */
+		if (o->retire(b))
+			_exit(11);
+		if (*c != UMMU_COUNTER_CLOSED)
+			_exit(12);
+		if (mapped_at((const void *)c, CLOSED_PAGE_NAME) != 1)
+			_exit(14);
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+		ok(0, "retire() at vm.max_map_count: fork/waitpid");
+		return;
+	}
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "retire() with the process one mapping short of vm.max_map_count: returns 0, the closed page at the counter reads the marker (child status 0x%x: 10 open, 16 could not fill, 11 retire, 12 marker, 14 not the closed page)",
+	   status);
 }
 
 int main(int argc, char **argv)
@@ -463,7 +602,9 @@ int main(int argc, char **argv)
 	test_probe_other_driver();
 	test_probe_permission();
 	test_device();
+	test_device_retire_fallback();
 	test_device_retire();
+	test_device_retire_map_limit();
 	printf("1..%d\n", test_no);
 	printf("libummu: %d passed, %d failed, %d skipped\n",
 	       test_no - failures - skips, failures, skips);

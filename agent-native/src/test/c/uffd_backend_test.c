@@ -1852,8 +1852,10 @@ static void test_retire(void)
 {
 	struct spinner s = { 0 };
 	struct ummu_backend *n;
+	uint64_t c0, c1, last;
+	int last_seen;
 	pthread_t t;
-	char *p;
+	char *p, *q;
 	int r, fd;
 
 	r = ops->open(&n, why, sizeof(why));
@@ -1862,6 +1864,9 @@ static void test_retire(void)
 	p = map(2);
 	r = (ops->watch)(n, A(p), A(p) + 2 * pg, 500, why, sizeof(why));
 	ok(r == 0, "retire: watch 2 pages (%d %s)", r, why);
+	q = map(1);
+	r = watch(q, q + pg, 501);
+	ok(r == 0, "retire: the first notifier watches a page of its own (%d %s)", r, why);
 	s.counter = ops->counter(n);
 	fd = ops->pollfd(n);
 	if (pthread_create(&t, NULL, spin, &s)) {
@@ -1887,9 +1892,24 @@ static void test_retire(void)
 	errno = 0;
 	ok(fcntl(fd, F_GETFD) == -1 && errno == EBADF,
 	   "retire() closed the notifier's pollfd at once");
+	/*
+	 * The reader bumps the counter of every notifier it lists, once per
+	 * event: an unmap of memory watched by another open notifier (b) moves
+	 * b's counter and must leave the retired page alone (a bump would
+	 * make it read UMMU_COUNTER_CLOSED + 1). An unmap of memory only the
+	 * retired notifier watched would prove nothing: retire() unregistered
+	 * it, so the kernel sends no event.
+	 */
+	c0 = counter();
+	munmap(q, pg);
+	c1 = counter();
+	(void)drain(&last_seen, &last);
+	ok(c1 > c0 && rec(501) != NULL && *s.counter == UMMU_COUNTER_CLOSED,
+	   "an unmap of memory another open notifier watches moves that one's counter (%llu -> %llu, its record %s) and leaves the retired page alone (0x%llx)",
+	   (unsigned long long)c0, (unsigned long long)c1,
+	   rec(501) ? "queued" : "missing", (unsigned long long)*s.counter);
+	ops->unwatch(b, 501);
 	munmap(p + pg, pg);
-	ok(*s.counter == UMMU_COUNTER_CLOSED,
-	   "an unmap of memory it watched leaves the retired page alone");
 	ok(msync((void *)s.counter, pg, MS_ASYNC) == 0, "the retired page is still mapped");
 	munmap((void *)s.counter, pg);
 	errno = 0;
