@@ -30,6 +30,7 @@
 
 #include "ummu_backend.h"
 #include "ummu_backend_ummunotify.h"
+#include "counter_spinner.h"
 
 static int test_no, failures, skips;
 
@@ -335,34 +336,6 @@ static void test_device(void)
 	munmap(mem, 4 * page);
 	ok(o->read(b, ev, 8) == 0, "no event for an unwatched range");
 	o->close(b);
-}
-
-/* A thread loading a counter in a tight loop, as Java's fast path does. */
-struct spinner {
-	const volatile uint64_t *counter;
-	int started, stop;
-	uint64_t loads, reopened, last;
-};
-
-static void *spin(void *arg)
-{
-	struct spinner *s = arg;
-	uint64_t v, prev = 0;
-
-	int done;
-
-	__atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
-	/* The last load follows the stop flag, set after retire(). */
-	do {
-		done = __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
-		v = __atomic_load_n(s->counter, __ATOMIC_ACQUIRE);
-		if (prev == UMMU_COUNTER_CLOSED && v != UMMU_COUNTER_CLOSED)
-			s->reopened++;
-		prev = v;
-		s->loads++;
-	} while (!done);
-	s->last = prev;
-	return NULL;
 }
 
 /* Whether the line of /proc/self/maps covering addr contains what. */

@@ -38,6 +38,7 @@
 #include "uffd_internal.h"
 #include "uffd_tap.h"
 #include "uffd_wrap.h"
+#include "counter_spinner.h"
 
 #define CAUSE_UNMAP UMMU_EVENT_FLAG_CAUSE(UMMUNOTIFY_CAUSE_UNMAP)
 #define CAUSE_REMAP UMMU_EVENT_FLAG_CAUSE(UMMU_CAUSE_REMAP)
@@ -1811,34 +1812,6 @@ static void test_close_releases(void)
 	memset(p, 1, 16 * pg);
 	munmap(p, 16 * pg);
 	ok(1, "writes and munmap after close go through");
-}
-
-/* A thread loading a counter in a tight loop, as Java's fast path does. */
-struct spinner {
-	const volatile uint64_t *counter;
-	int started, stop;
-	uint64_t loads, reopened, last;
-};
-
-static void *spin(void *arg)
-{
-	struct spinner *s = arg;
-	uint64_t v, prev = 0;
-
-	int done;
-
-	__atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
-	/* The last load follows the stop flag, set after retire(). */
-	do {
-		done = __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
-		v = __atomic_load_n(s->counter, __ATOMIC_ACQUIRE);
-		if (prev == UMMU_COUNTER_CLOSED && v != UMMU_COUNTER_CLOSED)
-			s->reopened++;
-		prev = v;
-		s->loads++;
-	} while (!done);
-	s->last = prev;
-	return NULL;
 }
 
 /*

@@ -22,7 +22,7 @@ UFFD_SRCS := $(UFFD_MAIN)/backend_userfaultfd.c $(UFFD_MAIN)/uffd_tree.c \
 UFFD_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free \
 	-Wl,--wrap=munmap,--wrap=madvise,--wrap=ioctl
 UFFD_HDRS := $(wildcard $(UFFD_MAIN)/uffd_*.h) $(UFFD_MAIN)/ummu_backend.h \
-	$(UFFD_TEST)/uffd_tap.h $(UFFD_TEST)/uffd_wrap.h \
+	$(UFFD_TEST)/uffd_tap.h $(UFFD_TEST)/uffd_wrap.h $(UFFD_TEST)/counter_spinner.h \
 	$(UFFD_UAPI)/linux/ummunotify.h
 UFFD_BINS := $(OBJDIR)/uffd_backend_test $(OBJDIR)/uffd_stress
 

@@ -1172,9 +1172,12 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * or leaks; say so, since the caller relies on the exception.
      */
     private void logRetireFailure(int rc) {
+        // EEXIST: the old page went and another thread's mapping took its
+        // address before the backend could cover it (ummu_backend.h, retire).
+        String what = rc == -17 ? "another mapping's memory as their counter" : "a stale generation";
         Logging.LOG.log(System.Logger.Level.WARNING, "ummu: close(): " + NativeStatus.errnoText(-rc)
                 + " switching the counter page to the closed one: generationAcquire() and changedSince()"
-                + " of " + this + " may return a stale generation instead of throwing (isClosed() is true;"
+                + " of " + this + " may return " + what + " instead of throwing (isClosed() is true;"
                 + " RegistrationCache checks it)");
     }
 
