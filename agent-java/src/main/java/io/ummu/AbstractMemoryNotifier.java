@@ -775,7 +775,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
                     }
                     throw new MemoryNotifierException("await(" + timeout + "): unexpected result " + r, 0);
                 }
-                if (isClosing()) {
+                if (isClosed()) {
                     return false;
                 }
                 if (nanos >= 0) {
@@ -818,7 +818,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
         checkOpen();
         boolean added = listeners.addIfAbsent(listener);
         synchronized (dispatcherMonitor) {
-            if (dispatcher == null && !isClosing()) {
+            if (dispatcher == null && !isClosed()) {
                 Thread t = new Thread(this::dispatchLoop, "ummu-dispatcher");
                 t.setDaemon(true);
                 dispatcher = t;
@@ -875,7 +875,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
                 batch.clear();
             }
         } catch (RuntimeException | Error e) {
-            if (!isClosing()) {
+            if (!isClosed()) {
                 Logging.LOG.log(System.Logger.Level.ERROR, "ummu-dispatcher stopped; listeners get no more events,"
                         + " drain() still works", e);
             }
@@ -885,14 +885,14 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     /** @return false when the dispatcher should stop (closed) */
     private boolean waitForListeners() {
         synchronized (dispatcherMonitor) {
-            while (listeners.isEmpty() && !isClosing()) {
+            while (listeners.isEmpty() && !isClosed()) {
                 try {
                     dispatcherMonitor.wait();
                 } catch (InterruptedException e) {
                     return false;
                 }
             }
-            return !isClosing();
+            return !isClosed();
         }
     }
 
@@ -973,7 +973,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
                 if (r == AWAIT_READABLE || (r < 0 && r != -EINTR)) {
                     return r;
                 }
-                if (isClosing()) {
+                if (isClosed()) {
                     return AWAIT_WOKEN;
                 }
                 long wait = EXIT_POLL_NANOS;
@@ -1182,7 +1182,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     }
 
     private void checkOpen() {
-        if ((users.get() & CLOSED) != 0) {
+        if (isClosed()) {
             throw closedException();
         }
     }
@@ -1195,10 +1195,6 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
      * @return true once close has been called
      */
     public final boolean isClosed() {
-        return isClosing();
-    }
-
-    private boolean isClosing() {
         return (users.get() & CLOSED) != 0;
     }
 
@@ -1252,7 +1248,7 @@ public abstract class AbstractMemoryNotifier implements AutoCloseable {
     @Override
     public String toString() {
         return String.format(Locale.ROOT, "MemoryNotifier[%s, %d watches%s]", backend, watches.size(),
-                isClosing() ? ", closed" : "");
+                isClosed() ? ", closed" : "");
     }
 
     /** For tests: the number of open watches. */
