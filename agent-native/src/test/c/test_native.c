@@ -451,55 +451,62 @@ static void test_device_retire(void)
 }
 
 /*
+ * A device case whose body runs in a forked child (process-wide state it
+ * changes must not reach this process): body returns 0 when it holds, else
+ * the code its message explains.
+ */
+static void device_case_in_child(const char *what, int (*body)(void), const char *message)
+{
+	int status = 0;
+	pid_t pid;
+
+	if (access("/dev/ummunotify", F_OK) != 0) {
+		skip(what, "/dev/ummunotify missing (runs inside the VM harness)");
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(body());
+	if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+		ok(0, "%s: fork/waitpid", what);
+		return;
+	}
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s (child status 0x%x: %s)", message, status,
+	   "10 open, 11 retire, 12 marker, 13 fd, 14 mapping, 16 could not fill");
+}
+
+/*
  * retire() when memfd_create is refused (seccomp, say): the closed page
  * cannot be made, and the device's page is replaced by a marked anonymous
  * page moved over it (mremap). In a child, because the closed page is
  * made once per process: the child's refusal must not reach the parent.
  */
-static void test_device_retire_fallback(void)
+static int retire_without_memfd(void)
 {
 	const struct ummu_backend_ops *o = &ummu_ummunotify_ops;
 	long page = sysconf(_SC_PAGESIZE);
-	int status = 0;
-	pid_t pid;
+	struct ummu_backend *b = NULL;
+	const volatile uint64_t *c;
+	char why[512] = "";
+	int fd;
 
-	if (access("/dev/ummunotify", F_OK) != 0) {
-		skip("retire() without memfd_create", "/dev/ummunotify missing (runs inside the VM harness)");
-		return;
-	}
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		struct ummu_backend *b = NULL;
-		const volatile uint64_t *c;
-		char why[512] = "";
-		int fd, ret;
-
-		refuse_memfd = 1;
-		if (o->open(&b, why, sizeof(why)) || !b)
-			_exit(10);
-		c = o->counter(b);
-		fd = o->pollfd(b);
-		ret = o->retire(b);
-		if (ret)
-			_exit(11);
-		if (*c != UMMU_COUNTER_CLOSED)
-			_exit(12);
-		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
-			_exit(13);
-		if (device_mapped_at((const void *)c) != 0 ||
-		    mapped_at((const void *)c, CLOSED_PAGE_NAME) != 0 ||
-		    msync((void *)c, page, MS_ASYNC) != 0)
-			_exit(14);
-		_exit(0);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid) {
-		ok(0, "retire() without memfd_create: fork/waitpid");
-		return;
-	}
-	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	   "retire() with memfd_create refused falls back to mremap: returns 0, the page reads the marker, is mapped, neither the device's nor the closed page, the device's descriptor is closed (child status 0x%x: 10 open, 11 retire, 12 marker, 13 fd, 14 mapping)",
-	   status);
+	refuse_memfd = 1;
+	if (o->open(&b, why, sizeof(why)) || !b)
+		return 10;
+	c = o->counter(b);
+	fd = o->pollfd(b);
+	if (o->retire(b))
+		return 11;
+	if (*c != UMMU_COUNTER_CLOSED)
+		return 12;
+	if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+		return 13;
+	if (device_mapped_at((const void *)c) != 0 ||
+	    mapped_at((const void *)c, CLOSED_PAGE_NAME) != 0 ||
+	    msync((void *)c, page, MS_ASYNC) != 0)
+		return 14;
+	return 0;
 }
 
 /*
@@ -508,56 +515,38 @@ static void test_device_retire_fallback(void)
  * the one-VMA mmap of the closed page does not. In a child, which fills
  * its address space with single pages until mmap fails.
  */
-static void test_device_retire_map_limit(void)
+static int retire_at_map_limit(void)
 {
 	const struct ummu_backend_ops *o = &ummu_ummunotify_ops;
 	long page = sysconf(_SC_PAGESIZE);
-	int status = 0;
-	pid_t pid;
+	struct ummu_backend *b = NULL;
+	const volatile uint64_t *c;
+	char why[512] = "";
+	void *p, *last = NULL;
+	int n = 0;
 
-	if (access("/dev/ummunotify", F_OK) != 0) {
-		skip("retire() at vm.max_map_count", "/dev/ummunotify missing (runs inside the VM harness)");
-		return;
+	if (o->open(&b, why, sizeof(why)) || !b)
+		return 10;
+	c = o->counter(b);
+	/* Alternating protections: neighbours never merge. */
+	for (;;) {
+		p = mmap(NULL, page, n & 1 ? PROT_READ : PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			break;
+		last = p;
+		n++;
 	}
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		struct ummu_backend *b = NULL;
-		const volatile uint64_t *c;
-		char why[512] = "";
-		void *p, *last = NULL;
-		int n = 0;
-
-		if (o->open(&b, why, sizeof(why)) || !b)
-			_exit(10);
-		c = o->counter(b);
-		/* Alternating protections: neighbours never merge. */
-		for (;;) {
-			p = mmap(NULL, page, n & 1 ? PROT_READ : PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			if (p == MAP_FAILED)
-				break;
-			last = p;
-			n++;
-		}
-		if (errno != ENOMEM || n < 1000)
-			_exit(16);
-		munmap(last, page);	/* room for exactly one more */
-		if (o->retire(b))
-			_exit(11);
-		if (*c != UMMU_COUNTER_CLOSED)
-			_exit(12);
-		if (mapped_at((const void *)c, CLOSED_PAGE_NAME) != 1)
-			_exit(14);
-		_exit(0);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid) {
-		ok(0, "retire() at vm.max_map_count: fork/waitpid");
-		return;
-	}
-	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	   "retire() with the process one mapping short of vm.max_map_count: returns 0, the closed page at the counter reads the marker (child status 0x%x: 10 open, 16 could not fill, 11 retire, 12 marker, 14 not the closed page)",
-	   status);
+	if (errno != ENOMEM || n < 1000)
+		return 16;
+	munmap(last, page);	/* room for exactly one more */
+	if (o->retire(b))
+		return 11;
+	if (*c != UMMU_COUNTER_CLOSED)
+		return 12;
+	if (mapped_at((const void *)c, CLOSED_PAGE_NAME) != 1)
+		return 14;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -575,9 +564,11 @@ int main(int argc, char **argv)
 	test_probe_other_driver();
 	test_probe_permission();
 	test_device();
-	test_device_retire_fallback();
+	device_case_in_child("retire() without memfd_create", retire_without_memfd,
+			     "retire() with memfd_create refused falls back to mremap: returns 0, the page reads the marker, is mapped, neither the device's nor the closed page, the device's descriptor is closed");
 	test_device_retire();
-	test_device_retire_map_limit();
+	device_case_in_child("retire() at vm.max_map_count", retire_at_map_limit,
+			     "retire() with the process one mapping short of vm.max_map_count: returns 0, the closed page at the counter reads the marker");
 	printf("1..%d\n", test_no);
 	printf("libummu: %d passed, %d failed, %d skipped\n",
 	       test_no - failures - skips, failures, skips);
