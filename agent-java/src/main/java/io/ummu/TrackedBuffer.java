@@ -29,9 +29,10 @@ public interface TrackedBuffer {
     String allocatingThread();
 
     /**
-     * @return when it was allocated, in milliseconds since the epoch; taken from the
-     *     dispatcher's latest round while it is busy, so up to about half a
-     *     millisecond (one round) early
+     * @return when it was allocated, in milliseconds since the epoch, as the agent's
+     *     dispatcher saw it: never before the allocation, and after it by up to one
+     *     of the dispatcher's rounds (about half a millisecond) while the dispatcher
+     *     keeps up, more when it runs behind
      */
     long allocatedAtMillis();
 

@@ -18,12 +18,24 @@ import java.util.concurrent.locks.LockSupport;
  * producer learns from the consumer index (a volatile load; the consumer
  * stores it with release order after reading the records below it, every
  * {@link #PUBLISH_EVERY} records and at the end of a drain). The producer
- * writes the fields with plain stores and publishes them with a release
- * store of the slot's sequence word, {@code s + 1}; the consumer reads that
- * word with an acquire load, then the fields. The consumer never writes a
- * slot: a line that only the producers write and the consumer only reads
- * moves between cores once per lap instead of twice, and the hook that
- * writes it waits for that less often.
+ * writes the record's address word with a plain store and publishes the
+ * record with a release store of its size word, which carries the lap of
+ * {@code s} (its tag); the consumer reads the size word with an acquire
+ * load, and only if the tag is that of record {@code s}, the address word.
+ * The consumer never writes a slot: a line that only the producers write
+ * and the consumer only reads moves between cores once per lap instead of
+ * twice, and the hook that writes it waits for that less often.
+ *
+ * <p>A slot is 16 bytes, so the three records of a short-lived buffer
+ * (allocation, release begun, release done) fill three quarters of one cache
+ * line. When the dispatcher runs on another core, every line of slots the
+ * allocating thread writes has to come back from that core, and on the
+ * machines measured that transfer costs more than all of the hook's
+ * instructions: 32-byte slots (a sequence word, a word of op, kind and time,
+ * the address and the size) cost one and a half lines per buffer. A record
+ * whose fields do not fit the packed form (an address of 2^56 or more, a
+ * size of 2^47 or more: no Linux process has either) goes through the
+ * overflow below, as an object, whole.
  *
  * <p>A producer whose slot is still occupied (the consumer is a whole lap,
  * {@code capacity} records, behind, or has not said yet that it is not) must not wait: the release hooks run on
@@ -60,7 +72,7 @@ public final class RecordQueue {
 
     /** Receives the records in sequence order; called on the consumer thread only. */
     public interface Sink {
-        void accept(int op, int kind, long address, long size, long time, Object ref);
+        void accept(int op, int kind, long address, long size, Object ref);
     }
 
     private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
@@ -68,7 +80,30 @@ public final class RecordQueue {
     /** Records the consumer takes between two stores of its index, within a drain. */
     static final int PUBLISH_EVERY = 256;
 
-    private static final long HAS_REF = 1L << 15;
+    /*
+     * A slot is two longs, 16 bytes, four slots to a cache line:
+     *
+     *   slots[2i]      size << 16 | tag: published last, with a release store
+     *   slots[2i + 1]  address << 8 | hasRef << 7 | kind << 2 | op
+     *
+     * The tag of record s is its lap plus one, modulo 2^16: ((s >>> log2(capacity)) + 1)
+     * & 0xffff. A slot holds record s, or the record a lap before it (whose
+     * tag differs by one), or nothing yet (0, in the first lap, whose tag is 1):
+     * producers never run a lap ahead of the consumer, so no older record, and
+     * none of a later lap, can be there.
+     *
+     * The reference (a thread's name, a flush latch) is the one field that
+     * cannot live in a long; it has an array of its own, written only by the
+     * records that carry one, and only when it differs from what the slot
+     * already holds (a thread's name, left there by the consumer: see drain).
+     */
+    private static final int SLOT_SHIFT = 1;
+    private static final long HAS_REF = 1L << 7;
+    private static final int TAG_MASK = 0xffff;
+    /** Largest kind: the packed form has five bits for it. */
+    static final int MAX_KIND = 31;
+    /** Largest op: two bits. */
+    static final int MAX_OP = 3;
 
     /**
      * A producer allocates its overflow object before claiming a number once
@@ -98,25 +133,9 @@ public final class RecordQueue {
     private static final int CONSUMER = 32;
     private final long[] indexes = new long[48];
 
-    /*
-     * A slot is four longs in one array, 32 bytes, two slots to a cache line:
-     *
-     *   slots[4i]      sequence word: s + 1 once it holds record s (0: never written)
-     *   slots[4i + 1]  time << 16 | hasRef << 15 | kind << 8 | op
-     *                  (time: ms since the epoch, or anything below 2^47 in size)
-     *   slots[4i + 2]  address
-     *   slots[4i + 3]  size
-     *
-     * One array of slots, not one array per field: a record written by a
-     * producer is read by the consumer on another core, and the next lap's
-     * producer must take the line back, so each line a record touches is a
-     * transfer between cores. The reference (a thread's name, a flush latch) is the one field
-     * that cannot live in a long; it has an array of its own, written only
-     * by the records that carry one.
-     */
-    private static final int SLOT_SHIFT = 2;
     private final int capacity;
     private final int mask;
+    private final int lapShift;
     private final long[] slots;
     private final Object[] ref;
 
@@ -145,14 +164,16 @@ public final class RecordQueue {
     private static final class Overflow {
         /** Set after the claim, before the push that publishes the object. */
         long seq;
-        final long word;
+        final int op;
+        final int kind;
         final long address;
         final long size;
         final Object ref;
         Overflow below;
 
-        Overflow(long word, long address, long size, Object ref) {
-            this.word = word;
+        Overflow(int op, int kind, long address, long size, Object ref) {
+            this.op = op;
+            this.kind = kind;
             this.address = address;
             this.size = size;
             this.ref = ref;
@@ -166,6 +187,7 @@ public final class RecordQueue {
         }
         this.capacity = capacity;
         this.mask = capacity - 1;
+        this.lapShift = Integer.numberOfTrailingZeros(capacity);
         this.slots = new long[capacity << SLOT_SHIFT];
         this.ref = new Object[capacity];
     }
@@ -178,42 +200,46 @@ public final class RecordQueue {
 
     /**
      * Appends a record; any thread, never waits, never fails (but for an
-     * OutOfMemoryError on the overflow path). {@code op} is 0..255,
-     * {@code kind} 0..127, {@code t} below 2^47 in magnitude (a time in ms),
-     * {@code r} null unless the record needs it.
+     * OutOfMemoryError on the overflow path). {@code op} is 0..{@value #MAX_OP},
+     * {@code kind} 0..{@value #MAX_KIND} (higher bits are dropped), {@code r}
+     * null unless the record needs it. Any address and size are kept; those
+     * of a Linux process (address below 2^56, size 0 to below 2^47) take the
+     * fast way, through a slot.
      *
      * @return the record's sequence number
      */
-    public long offer(int op, int kind, long addr, long sz, long t, Object r) {
+    public long offer(int op, int kind, long addr, long sz, Object r) {
         // Between taking its number and publishing the record a producer must
         // not fail: a number taken and never published stops the consumer (it
         // waits for that record, then gives up; see drain). So everything that
         // can call out, allocate or throw comes before the claim: the consumer
         // index is read first (it only grows, so an older value only sends a
         // record to the overflow more often, never into an occupied slot), and
-        // the overflow object is allocated first when the ring looks nearly full.
-        long word = (t << 16) | (r != null ? HAS_REF : 0) | ((kind & 0x7f) << 8) | (op & 0xff);
+        // the overflow object is allocated first when the ring looks nearly
+        // full or the record does not fit a slot.
+        op &= MAX_OP;
+        kind &= MAX_KIND;
+        boolean fits = (addr >>> 56) == 0 && (sz >>> 47) == 0;
         long c = (long) LONGS.getVolatile(indexes, CONSUMER);
         Overflow spare = null;
-        if ((long) LONGS.getVolatile(indexes, PRODUCER) - c >= capacity - SPARE_MARGIN) {
-            spare = new Overflow(word, addr, sz, r);
+        if (!fits || (long) LONGS.getVolatile(indexes, PRODUCER) - c >= capacity - SPARE_MARGIN) {
+            spare = new Overflow(op, kind, addr, sz, r);
         }
         long s = (long) LONGS.getAndAdd(indexes, PRODUCER, 1L);
         int i = (int) s & mask;
-        if (s - capacity < c) {
+        if (fits && s - capacity < c) {
             int at = i << SLOT_SHIFT;
-            slots[at + 1] = word;
-            slots[at + 2] = addr;
-            slots[at + 3] = sz;
-            if (r != null) {
+            slots[at + 1] = addr << 8 | (r != null ? HAS_REF : 0) | kind << 2 | op;
+            if (r != null && ref[i] != r) {
                 ref[i] = r;
             }
-            LONGS.setRelease(slots, at, s + 1);
+            LONGS.setRelease(slots, at, sz << 16 | tag(s));
         } else {
-            // The consumer had not taken record s - capacity yet: a full lap behind.
-            // Allocating here is the one remaining window (more than SPARE_MARGIN
-            // producers filled the ring between the look above and the claim).
-            Overflow o = spare != null ? spare : new Overflow(word, addr, sz, r);
+            // The consumer had not taken record s - capacity yet (a full lap
+            // behind), or the record does not fit a slot. Allocating here is
+            // the one remaining window (more than SPARE_MARGIN producers
+            // filled the ring between the look above and the claim).
+            Overflow o = spare != null ? spare : new Overflow(op, kind, addr, sz, r);
             o.seq = s;
             Overflow top;
             do {
@@ -222,6 +248,11 @@ public final class RecordQueue {
             } while (!overflowTop.compareAndSet(top, o));
         }
         return s;
+    }
+
+    /** The tag of record {@code s} in its slot's size word: its lap plus one, 16 bits. */
+    private long tag(long s) {
+        return ((s >>> lapShift) + 1) & TAG_MASK;
     }
 
     /**
@@ -251,7 +282,7 @@ public final class RecordQueue {
         LONGS.setRelease(indexes, CONSUMER, s);
     }
 
-    private long lvSequence(int at) {
+    private long lvSizeWord(int at) {
         return (long) LONGS.getAcquire(slots, at);
     }
 
@@ -292,17 +323,16 @@ public final class RecordQueue {
             while (s < limit) {
                 int i = (int) s & mask;
                 int at = i << SLOT_SHIFT;
-                if (lvSequence(at) == s + 1) {
+                long sizeWord = lvSizeWord(at);
+                if ((sizeWord & TAG_MASK) == tag(s)) {
                     long word = slots[at + 1];
-                    long a = slots[at + 2];
-                    long sz = slots[at + 3];
                     Object r = null;
                     if ((word & HAS_REF) != 0) {
                         r = ref[i];
                         if (!(r instanceof String)) {
                             // A flush latch or a sampled stack is not kept alive by the
                             // ring; a thread's name, in most records, is left for the
-                            // next lap to overwrite (one write fewer to a shared line).
+                            // producer to find there (no write to a shared line then).
                             ref[i] = null;
                         }
                     }
@@ -311,13 +341,14 @@ public final class RecordQueue {
                     if ((s & (PUBLISH_EVERY - 1)) == 0) {
                         soConsumerIndex(s);
                     }
-                    sink.accept((int) word & 0xff, ((int) word >>> 8) & 0x7f, a, sz, word >> 16, r);
+                    sink.accept((int) word & MAX_OP, (int) (word >>> 2) & MAX_KIND, word >>> 8, sizeWord >>> 16, r);
                     continue;
                 }
                 Overflow o = takeOverflow(s);
                 if (o == null) {
                     // Its producer has taken the number but not yet published the
-                    // record: descheduled, or failed in between and never will.
+                    // record (the slot still holds the previous lap's tag):
+                    // descheduled, or failed in between and never will.
                     // Spin briefly, then park between looks; give up after the limit.
                     if (++spins < WAIT_SPINS) {
                         Thread.onSpinWait();
@@ -347,7 +378,7 @@ public final class RecordQueue {
                 if ((s & (PUBLISH_EVERY - 1)) == 0) {
                     soConsumerIndex(s);
                 }
-                sink.accept((int) o.word & 0xff, ((int) o.word >>> 8) & 0x7f, o.address, o.size, o.word >> 16, o.ref);
+                sink.accept(o.op, o.kind, o.address, o.size, o.ref);
             }
         } finally {
             next = s;

@@ -122,8 +122,8 @@ final class Tracker extends UmmuHooks {
      * (the actual park is longer by the kernel's timer slack, typically 50 µs).
      * Longer batches more records per wake-up; twice it is how late a RELEASED
      * event can be while the dispatcher lingers (the round that takes the
-     * release finishes it in the next), it is how early a buffer's time
-     * stamp can be ({@link #roundMillis}), and about half the time before a
+     * release finishes it in the next), about how late a buffer's time
+     * stamp can be ({@link #takenMillis}), and about half the time before a
      * new buffer is watched. Kernel events and flushes interrupt it. Each
      * wake-up costs the process more than its system calls (at 4 KiB in a
      * tight loop, 200 µs cost about 10% more CPU per buffer than 500 µs;
@@ -143,7 +143,7 @@ final class Tracker extends UmmuHooks {
     static final int BEHIND_RECORDS = 256;
 
     /**
-     * Slots of the record queue (32 bytes each plus a 4-byte reference: 1.1 MiB).
+     * Slots of the record queue (16 bytes each plus a 4-byte reference: 640 KiB).
      * A round of the dispatcher takes a few thousand records while it keeps up
      * (one {@link #LINGER_NANOS} of a thread allocating 4 KiB buffers in a tight
      * loop); 32 Ki records are 3 ms of that loop, about a scheduler time slice
@@ -217,23 +217,6 @@ final class Tracker extends UmmuHooks {
      * clears it unparks. False while it runs or lingers: then nobody unparks it.
      */
     private volatile boolean sleeping;
-    /**
-     * The wall clock (ms since the epoch) as read by the dispatcher at the
-     * start of its latest round, or 0 while it sleeps without a timeout. The
-     * allocation hook stamps a buffer with this instead of calling
-     * {@code System.currentTimeMillis()}, which costs 20-40 ns (more under a
-     * hypervisor, a system call on some): as much as the rest of the hook.
-     * While the dispatcher runs or lingers it starts a round at least every
-     * {@link #LINGER_NANOS} plus the park's slack, so the stamp is at most
-     * that much earlier than the allocation; longer while a round takes long
-     * before its slow part: the dispatcher waits for a core, drains a backlog,
-     * waits in the drain for a descheduled producer, or reads the kernel in
-     * the forced drain that starts a round after a release or a flush. It
-     * stores 0 before it does anything that can take long (system calls to
-     * watch and unwatch, listeners) and before it sleeps, and a hook that
-     * reads 0 reads the clock itself.
-     */
-    private volatile long roundMillis;
     private static final java.lang.invoke.VarHandle SLEEPING;
 
     static {
@@ -270,6 +253,19 @@ final class Tracker extends UmmuHooks {
      */
     private Entry freshLatest;
     private Entry releasingOnly;
+    /**
+     * The wall clock (ms since the epoch) when the dispatcher applied the
+     * round's first allocation, or 0 before it: every buffer the round
+     * takes gets this stamp. The hooks do not read the clock
+     * ({@code System.currentTimeMillis()} costs 20-40 ns, more under a
+     * hypervisor: as much as the rest of the hook) and the records have no
+     * room for a time. So the stamp is never before the allocation (its
+     * record was taken before the clock was read) and after it by the time
+     * the record waited in the queue: up to a round, about
+     * {@link #LINGER_NANOS} plus the park's slack while the dispatcher keeps
+     * up; more while it runs behind.
+     */
+    private long takenMillis;
     /** Set while applying a batch: its ends include a flush, or a watched buffer's release. */
     private boolean flushTaken;
     private boolean endsNeedDrain;
@@ -351,11 +347,7 @@ final class Tracker extends UmmuHooks {
         if (stackSampling > 0 && sampleCounter.getAndIncrement() % stackSampling == 0) {
             ref = new Sampled((String) ref, trim(new Throwable().getStackTrace()));
         }
-        long now = roundMillis;
-        if (now == 0) {
-            now = System.currentTimeMillis();
-        }
-        long seq = enqueue(OP_ALLOC, kind, address, size, now, ref);
+        long seq = enqueue(OP_ALLOC, kind, address, size, ref);
         if (seq - queue.lvConsumerIndex() >= BACKLOG_LIMIT) {
             pauseForDispatcher(seq);
         }
@@ -370,7 +362,7 @@ final class Tracker extends UmmuHooks {
     @Override
     protected void releasing(int kind, long address) {
         if (kind >= 0 && kind < KINDS.length && kindEnabled[kind]) {
-            enqueue(OP_BEGIN, kind, address, 0, 0, null);
+            enqueue(OP_BEGIN, kind, address, 0, null);
         }
     }
 
@@ -384,14 +376,14 @@ final class Tracker extends UmmuHooks {
         if (size < minSize || size <= 0 || kind < 0 || kind >= KINDS.length || !kindEnabled[kind]) {
             return false;
         }
-        enqueue(OP_BEGIN, kind, address, 0, 0, null);
+        enqueue(OP_BEGIN, kind, address, 0, null);
         return true;
     }
 
     @Override
     protected void released(int kind, long address) {
         if (kind >= 0 && kind < KINDS.length && kindEnabled[kind]) {
-            enqueue(OP_END, kind, address, 0, 0, null);
+            enqueue(OP_END, kind, address, 0, null);
         }
     }
 
@@ -404,8 +396,8 @@ final class Tracker extends UmmuHooks {
         return java.util.Arrays.copyOfRange(st, i, st.length);
     }
 
-    private long enqueue(int op, int kind, long address, long size, long time, Object ref) {
-        long seq = queue.offer(op, kind, address, size, time, ref);
+    private long enqueue(int op, int kind, long address, long size, Object ref) {
+        long seq = queue.offer(op, kind, address, size, ref);
         // The offer's atomic add is volatile: the load of sleeping below cannot
         // move before it (Dekker with the dispatcher's store of sleeping and
         // load of the producer index). One producer wakes it; the others do
@@ -441,7 +433,7 @@ final class Tracker extends UmmuHooks {
             return false; // tracking is off: nothing will be delivered
         }
         CountDownLatch latch = new CountDownLatch(1);
-        enqueue(OP_FLUSH, 0, 0, 0, 0, latch);
+        enqueue(OP_FLUSH, 0, 0, 0, latch);
         LockSupport.unpark(dispatcher); // a flush does not wait out the linger
         // A dispatcher that gives up counts the latches it drops down: false then, at once.
         return latch.await(timeoutNanos, java.util.concurrent.TimeUnit.NANOSECONDS) && !failed;
@@ -465,7 +457,7 @@ final class Tracker extends UmmuHooks {
         int idleRounds = 0;
         while (!stopping) {
             try {
-                roundMillis = System.currentTimeMillis();
+                takenMillis = 0;
                 kernel.clear();
                 if (!kernelBroken) {
                     try {
@@ -484,14 +476,6 @@ final class Tracker extends UmmuHooks {
                     giveUp(endsPrevious);
                     return;
                 }
-                // What follows can take long: watch and unwatch are system calls,
-                // listeners are the application's code. Meanwhile the hooks read
-                // the clock themselves rather than take a stamp that keeps aging.
-                boolean slow = !young.isEmpty() || !kernel.isEmpty()
-                        || !endsPrevious.isEmpty() && (drainNext || !AgentRuntime.LISTENERS.isEmpty());
-                if (slow) {
-                    roundMillis = 0;
-                }
                 watchSurvivors(); // end of (3): the previous round's buffers, if still live
                 fresh.drain(publish); // and this round's, into the registry
                 if (freshLatest != null) {
@@ -505,9 +489,6 @@ final class Tracker extends UmmuHooks {
                     finish(o);
                 }
                 endsPrevious.clear();
-                if (slow) {
-                    roundMillis = System.currentTimeMillis();
-                }
                 publishCounts();
                 List<Object> t = endsPrevious;
                 endsPrevious = ends;
@@ -522,7 +503,6 @@ final class Tracker extends UmmuHooks {
                 } else if (idleRounds < IDLE_ROUNDS) {
                     LockSupport.parkNanos(this, LINGER_NANOS); // producers do not unpark: a batch gathers
                 } else {
-                    roundMillis = 0; // stale from now on: hooks read the clock
                     sleeping = true;
                     if (queue.isEmpty() && !stopping) {
                         LockSupport.park(this);
@@ -574,7 +554,6 @@ final class Tracker extends UmmuHooks {
         releasing.drain(e -> { });
         releasingOnly = null;
         young.clear();
-        roundMillis = 0;
         // Last, so that a flush that returns sees all of the above.
         java.util.function.Consumer<Object> releaseFlush = r -> {
             if (r instanceof CountDownLatch) {
@@ -596,7 +575,7 @@ final class Tracker extends UmmuHooks {
      * release it announces is already in hand (1), and the buffer's own unmap
      * would then be classified as DANGLING.
      */
-    private void apply(int op, int kind, long address, long size, long time, Object ref) {
+    private void apply(int op, int kind, long address, long size, Object ref) {
         switch (op) {
             case OP_ALLOC: {
                 String thread;
@@ -608,7 +587,10 @@ final class Tracker extends UmmuHooks {
                     thread = (String) ref;
                     stack = null;
                 }
-                Entry e = new Entry(nextId++, KINDS[kind], address, size, thread, time, stack);
+                if (takenMillis == 0) {
+                    takenMillis = System.currentTimeMillis();
+                }
+                Entry e = new Entry(nextId++, KINDS[kind], address, size, thread, takenMillis, stack);
                 // A newer allocation at the same address supersedes, as in live.
                 Entry latest = freshLatest;
                 if (latest != null && latest.address != address) {

@@ -14,25 +14,25 @@ public final class RecordQueueHarness {
     public final RecordQueue q = new RecordQueue(2);
     private final List<long[]> taken = new ArrayList<>();
     private final List<Object> refs = new ArrayList<>();
-    public final RecordQueue.Sink sink = (op, kind, address, size, time, ref) -> {
-        taken.add(new long[] {op, kind, address, size, time});
+    public final RecordQueue.Sink sink = (op, kind, address, size, ref) -> {
+        taken.add(new long[] {op, kind, address, size});
         refs.add(ref);
     };
 
     /** Queues the first lap's two records. */
     public RecordQueueHarness() {
-        q.offer(1, 1, 0x1000, 1, 10, null);
-        q.offer(1, 1, 0x2000, 2, 20, null);
+        q.offer(1, 1, 0x1000, 1, null);
+        q.offer(1, 1, 0x2000, 2, null);
     }
 
     /** Producer A's record. */
     public long offerA() {
-        return q.offer(0, 2, 0xA000, 0xA1, 0xA2, "a");
+        return q.offer(0, 2, 0xA000, 0xA1, "a");
     }
 
     /** Producer B's record. */
     public long offerB() {
-        return q.offer(2, 3, 0xB000, 0xB1, 0xB2, null);
+        return q.offer(2, 3, 0xB000, 0xB1, null);
     }
 
     /**
@@ -45,17 +45,17 @@ public final class RecordQueueHarness {
         if (taken.size() != 4) {
             return false;
         }
-        if (!same(taken.get(0), 1, 1, 0x1000, 1, 10) || refs.get(0) != null
-                || !same(taken.get(1), 1, 1, 0x2000, 2, 20) || refs.get(1) != null) {
+        if (!same(taken.get(0), 1, 1, 0x1000, 1) || refs.get(0) != null
+                || !same(taken.get(1), 1, 1, 0x2000, 2) || refs.get(1) != null) {
             return false;
         }
         int a = -1;
         int b = -1;
         for (int i = 2; i < 4; i++) {
             long[] t = taken.get(i);
-            if (same(t, 0, 2, 0xA000, 0xA1, 0xA2) && "a".equals(refs.get(i)) && a < 0) {
+            if (same(t, 0, 2, 0xA000, 0xA1) && "a".equals(refs.get(i)) && a < 0) {
                 a = i;
-            } else if (same(t, 2, 3, 0xB000, 0xB1, 0xB2) && refs.get(i) == null && b < 0) {
+            } else if (same(t, 2, 3, 0xB000, 0xB1) && refs.get(i) == null && b < 0) {
                 b = i;
             } else {
                 return false;
@@ -66,7 +66,7 @@ public final class RecordQueueHarness {
         return a >= 0 && b >= 0 && a == seqA && b == seqB;
     }
 
-    private static boolean same(long[] t, long op, long kind, long address, long size, long time) {
-        return t[0] == op && t[1] == kind && t[2] == address && t[3] == size && t[4] == time;
+    private static boolean same(long[] t, long op, long kind, long address, long size) {
+        return t[0] == op && t[1] == kind && t[2] == address && t[3] == size;
     }
 }
