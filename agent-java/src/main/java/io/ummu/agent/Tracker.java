@@ -701,9 +701,38 @@ final class Tracker extends UmmuHooks {
      * round if they are still live then; those already releasing never do.
      */
     private final java.util.function.Consumer<Entry> publish = e -> {
-        live.put(e.address, e);
+        Entry old = live.put(e.address, e);
+        if (old != null) {
+            superseded(old);
+        }
         young.add(e);
     };
+
+    /**
+     * A buffer of an earlier round whose release was never seen (a hook that
+     * failed, a free that bypassed the JDK's), found at the address of a new
+     * allocation: its memory was freed, or the address could not have been
+     * handed out again. It leaves the registry like a release, without an
+     * event (the release itself was not seen), and above all its watch goes:
+     * left on, the kernel would report the new buffer's unmap against it, a
+     * buffer still "live", as DANGLING.
+     */
+    private void superseded(Entry e) {
+        unwatch(e);
+        e.setStateRelease(Entry.RELEASED);
+    }
+
+    private void unwatch(Entry e) {
+        Watch w = e.watch;
+        if (w != null) {
+            byWatch.remove(w);
+            try {
+                w.close();
+            } catch (RuntimeException ex) {
+                Log.debug("unwatch of " + e + " failed: " + Log.brief(ex));
+            }
+        }
+    }
 
     /**
      * Watches the buffers the previous round published that are still live:
@@ -760,15 +789,7 @@ final class Tracker extends UmmuHooks {
             return;
         }
         Entry e = (Entry) o;
-        Watch w = e.watch;
-        if (w != null) {
-            byWatch.remove(w);
-            try {
-                w.close();
-            } catch (RuntimeException ex) {
-                Log.debug("unwatch of " + e + " failed: " + Log.brief(ex));
-            }
-        }
+        unwatch(e);
         e.setStateRelease(Entry.RELEASED);
         releasedCount++;
         if (e.kernelUnmapped) {

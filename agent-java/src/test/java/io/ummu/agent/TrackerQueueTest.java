@@ -2,15 +2,22 @@ package io.ummu.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 import io.ummu.BufferKind;
+import io.ummu.MemoryNotifier;
+import io.ummu.MemoryNotifierException;
+import io.ummu.Watch;
 
 /** The tracker's record queue, driven directly (no agent, no kernel backend). */
 class TrackerQueueTest {
@@ -290,8 +297,8 @@ class TrackerQueueTest {
             assertEquals(54, t.stats.tracked, "tracked");
             assertEquals(42, t.stats.released, "released");
             // The live set is not compared here: a buffer superseded by an
-            // allocation in a later round (#9, #13) stays registered, known
-            // and older than the batch fast path (see the session notes).
+            // allocation in a later round (#9, #13) leaves it without a RELEASED
+            // event (see aBufferSupersededInALaterRoundLosesItsWatch).
         } finally {
             AgentRuntime.LISTENERS.remove(l);
             t.stop();
@@ -419,12 +426,64 @@ class TrackerQueueTest {
         return s;
     }
 
-    private static long allocatedAt(Tracker t, long address) {
+    /**
+     * A buffer whose release was never seen, found in a later round at the
+     * address of a new allocation: its kernel watch must go with it (left on,
+     * the new buffer's unmap would be reported against it, a buffer still
+     * "live", as DANGLING), and the new buffer gets a watch of its own. A real
+     * kernel backend (userfaultfd on the host, as root or with
+     * vm.unprivileged_userfaultfd=1); skipped where none opens.
+     */
+    @Test
+    void aBufferSupersededInALaterRoundLosesItsWatch() throws Exception {
+        MemoryNotifier n;
+        try {
+            n = MemoryNotifier.open();
+        } catch (MemoryNotifierException e) {
+            Assumptions.abort("no kernel backend opens here: " + e.getMessage());
+            return;
+        }
+        ByteBuffer b = ByteBuffer.allocateDirect(1 << 20);
+        long x;
+        try (Watch probe = n.watch(b)) {
+            x = probe.address();
+        }
+        KernelSource.Notifier source = new KernelSource.Notifier(n, null);
+        Tracker t = new Tracker(Options.parse("", Map.of(), new Properties()), source);
+        t.start();
+        try {
+            t.allocated(0, x, 1 << 20);
+            // A flush finishes one round after its own: the buffer its round took is watched by then.
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush");
+            Entry first = liveAt(t, x);
+            assertNotNull(first.watch(), "the buffer is watched one round after its allocation's");
+
+            t.allocated(0, x, 1 << 20); // its release was never seen
+            assertTrue(t.flush(TimeUnit.SECONDS.toNanos(60)), "flush");
+            assertTrue(first.watch().isClosed(), "the superseded buffer's watch is closed");
+            assertFalse(first.isLive(), "the superseded buffer is no longer live");
+            Entry second = liveAt(t, x);
+            assertNotSame(first, second);
+            assertNotNull(second.watch(), "the new buffer is watched");
+            assertFalse(second.watch().isClosed());
+            assertEquals(1, t.liveCount());
+        } finally {
+            t.stop();
+            source.close();
+            java.lang.ref.Reference.reachabilityFence(b);
+        }
+    }
+
+    private static Entry liveAt(Tracker t, long address) {
         for (Entry e : t.liveBuffers()) {
             if (e.address() == address) {
-                return e.allocatedAtMillis();
+                return e;
             }
         }
         throw new AssertionError("no live buffer at 0x" + Long.toHexString(address) + " in " + t.liveBuffers());
+    }
+
+    private static long allocatedAt(Tracker t, long address) {
+        return liveAt(t, address).allocatedAtMillis();
     }
 }
