@@ -22,20 +22,23 @@ import java.util.concurrent.locks.LockSupport;
  * record with a release store of its size word, which carries the lap of
  * {@code s} (its tag); the consumer reads the size word with an acquire
  * load, and only if the tag is that of record {@code s}, the address word.
- * The consumer never writes a slot: a line that only the producers write
- * and the consumer only reads moves between cores once per lap instead of
- * twice, and the hook that writes it waits for that less often.
+ * The consumer does not write a slot (but for the tag of a record that went
+ * through the overflow, below): a line that only the producers write and the
+ * consumer only reads moves between cores once per lap instead of twice, and
+ * the hook that writes it waits for that less often.
  *
  * <p>A slot is 16 bytes, so the three records of a short-lived buffer
  * (allocation, release begun, release done) fill three quarters of one cache
  * line. When the dispatcher runs on another core, every line of slots the
  * allocating thread writes has to come back from that core, and on the
  * machines measured that transfer costs more than all of the hook's
- * instructions: 32-byte slots (a sequence word, a word of op, kind and time,
- * the address and the size) cost one and a half lines per buffer. A record
- * whose fields do not fit the packed form (an address of 2^56 or more, a
- * size of 2^47 or more: no Linux process has either) goes through the
- * overflow below, as an object, whole.
+ * instructions: the earlier 32-byte slots (a sequence word, a word of op,
+ * kind and time, the address and the size) cost one and a half lines per
+ * buffer. A record
+ * whose fields do not fit the packed form (an address of 2^56 or more, as
+ * with arm64 pointer tags or x86 linear address masking; a size of 2^47 or
+ * more, or negative) goes through the overflow below, as an object, whole:
+ * kept, only slower.
  *
  * <p>A producer whose slot is still occupied (the consumer is a whole lap,
  * {@code capacity} records, behind, or has not said yet that it is not) must not wait: the release hooks run on
@@ -87,10 +90,14 @@ public final class RecordQueue {
      *   slots[2i + 1]  address << 8 | hasRef << 7 | kind << 2 | op
      *
      * The tag of record s is its lap plus one, modulo 2^16: ((s >>> log2(capacity)) + 1)
-     * & 0xffff. A slot holds record s, or the record a lap before it (whose
-     * tag differs by one), or nothing yet (0, in the first lap, whose tag is 1):
-     * producers never run a lap ahead of the consumer, so no older record, and
-     * none of a later lap, can be there.
+     * & 0xffff. When the consumer comes to record s, its slot holds record s,
+     * or the record a lap before it (whose tag differs by one), or nothing yet
+     * (0, in the first lap, whose tag is 1): producers never run a lap ahead
+     * of the consumer, so no record of a later lap can be there, and when a
+     * record goes through the overflow instead of its slot, the consumer
+     * writes that record's tag into the slot as it takes it, so no slot keeps
+     * a record older than the lap before (whose tag would come round again
+     * after 2^16 laps).
      *
      * The reference (a thread's name, a flush latch) is the one field that
      * cannot live in a long; it has an array of its own, written only by the
@@ -371,7 +378,13 @@ public final class RecordQueue {
                     LockSupport.parkNanos(this, WAIT_PARK_NANOS);
                     continue;
                 }
-                // The producer of s found the slot occupied and never wrote it.
+                // The producer of s found the slot occupied, or its record did not
+                // fit, and never wrote it. The slot still holds an older record;
+                // left so for 2^16 laps, its tag would come round to a later
+                // record's. So the consumer marks it as holding record s: no
+                // producer writes it before the consumer index, stored with
+                // release order after this, has passed s.
+                slots[i << SLOT_SHIFT] = tag(s);
                 s++;
                 spins = 0;
                 overflowCount++;
@@ -405,7 +418,9 @@ public final class RecordQueue {
      * reference still held (a flush latch among them) to {@code refs}, and
      * tells producers the ring is empty: nothing queued is ever taken, and
      * what is still referenced is let go. For giving up after a record that
-     * never came: the records after it cannot be applied without it.
+     * never came: the records after it cannot be applied without it. The
+     * queue is finished after this: a producer descheduled inside an offer
+     * may still write a slot later, so it must not be drained again.
      */
     void dropBacklog(java.util.function.Consumer<Object> refs) {
         long limit = lvProducerIndex();

@@ -22,8 +22,9 @@ import org.openjdk.jcstress.infra.results.II_Result;
  *
  * <p>The ring has two slots, both free for a second lap (two records were
  * queued and taken first), so each producer writes its record into a slot
- * with plain stores and publishes it with a release store of the slot's
- * sequence word while the consumer may be reading that slot: the consumer
+ * with a plain store of the address word and publishes it with a release
+ * store of the size word (which carries the record's lap) while the consumer
+ * may be reading that slot: the consumer
  * must take every record exactly once, with every field as written (a field
  * read before its publication would show the first lap's value), the two
  * earlier ones first. {@code RecordQueueOverflowTest} is the same with the

@@ -22,8 +22,8 @@ import org.openjdk.jcstress.infra.results.II_Result;
  *
  * <p>The ring has two slots and starts full (two records queued, not taken),
  * so each producer's record goes either into a slot the consumer has just
- * freed (plain stores published by a release store of the slot's sequence
- * word) or, if the consumer has not said yet that it took the slot's last
+ * freed (a plain store of the address word published by a release store of
+ * the size word, which carries the record's lap) or, if the consumer has not said yet that it took the slot's last
  * record, onto the overflow stack; the consumer must take every record
  * exactly once, with every field as written, the two queued first.
  *
