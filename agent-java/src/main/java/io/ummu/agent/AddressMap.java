@@ -12,6 +12,14 @@ package io.ummu.agent;
  */
 final class AddressMap<V> {
     private static final int MIN_CAPACITY = 16;
+    /**
+     * A map larger than this goes back to {@link #MIN_CAPACITY} when it
+     * becomes empty through removal, or through a drain that found it mostly
+     * empty: a burst (thousands of buffers allocated in one batch) must not
+     * leave the dispatcher holding the arrays, nor walking them in every
+     * later round's drain.
+     */
+    static final int SHRINK_ABOVE = 1024;
 
     private long[] keys;
     private Object[] values;
@@ -110,17 +118,23 @@ final class AddressMap<V> {
         }
         k[gap] = 0;
         values[gap] = null;
-        size--;
+        if (--size == 0 && k.length > SHRINK_ABOVE) {
+            allocate(MIN_CAPACITY);
+        }
         return old;
     }
 
-    /** Hands every value to {@code sink} and empties the map, keeping its capacity. */
+    /**
+     * Hands every value to {@code sink} and empties the map, keeping its
+     * capacity unless it held less than an eighth of it (see {@link #SHRINK_ABOVE}).
+     */
     @SuppressWarnings("unchecked")
     void drain(java.util.function.Consumer<? super V> sink) {
         if (size == 0) {
             return;
         }
         long[] k = keys;
+        int held = size;
         for (int i = 0; i < k.length; i++) {
             if (k[i] != 0) {
                 V v = (V) values[i];
@@ -130,6 +144,14 @@ final class AddressMap<V> {
                 sink.accept(v);
             }
         }
+        if (size == 0 && k.length > SHRINK_ABOVE && held < k.length >>> 3) {
+            allocate(MIN_CAPACITY);
+        }
+    }
+
+    /** Slots in the table (tests). */
+    int capacity() {
+        return keys.length;
     }
 
     private int slot(long address) {

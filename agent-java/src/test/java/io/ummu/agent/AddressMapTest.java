@@ -81,6 +81,46 @@ class AddressMapTest {
         assertEquals(1, m.size());
     }
 
+    /**
+     * After a burst (a batch of 100,000 buffers) the dispatcher's maps must
+     * not keep their big tables for good: one emptied by removal goes back to
+     * a small table; a drain of a full one keeps it (the burst may go on),
+     * a drain of a mostly empty one does not (every later round's drain
+     * would walk it).
+     */
+    @Test
+    void aMapThatGrewForABurstGetsSmallAgainOnceTheBurstIsOver() {
+        AddressMap<Long> m = new AddressMap<>();
+        int n = 100_000;
+        for (long a = 1; a <= n; a++) {
+            m.put(a << 12, a);
+        }
+        int big = m.capacity();
+        assertTrue(big > AddressMap.SHRINK_ABOVE, "grew: " + big);
+        for (long a = 1; a < n; a++) {
+            assertEquals(a, m.remove(a << 12));
+        }
+        assertEquals(big, m.capacity(), "one entry left: the table stays");
+        assertEquals((long) n, m.remove((long) n << 12));
+        assertTrue(m.capacity() <= AddressMap.SHRINK_ABOVE, "emptied by removal: " + m.capacity());
+
+        for (long a = 1; a <= n; a++) {
+            m.put(a << 12, a);
+        }
+        big = m.capacity();
+        long[] drained = {0};
+        m.drain(v -> drained[0]++);
+        assertEquals(n, drained[0]);
+        assertEquals(big, m.capacity(), "a full drain keeps the table");
+        m.put(1 << 12, 1L);
+        m.drain(v -> drained[0]++);
+        assertTrue(m.capacity() <= AddressMap.SHRINK_ABOVE, "a sparse drain shrinks it: " + m.capacity());
+        assertTrue(m.isEmpty());
+        m.put(7 << 12, 7L);
+        assertEquals(7L, m.get(7 << 12));
+        assertEquals(1, m.size());
+    }
+
     @Test
     void zeroIsNotAnAddress() {
         AddressMap<String> m = new AddressMap<>();
