@@ -503,12 +503,12 @@ def main():
     turns = [(i, jmh(f"host-alloc4k-none-{i}.json"), jmh(f"host-alloc4k-userfaultfd-{i}.json"))
              for i in (1, 2, 3) if os.path.exists(path(f"host-alloc4k-userfaultfd-{i}.json"))]
     if turns:
-        md.append("**4 KiB on the host, more forks in turn.** With the agent, the 4 KiB cost is one of two "
-                  "amounts from one JVM to the next: low when the allocating thread and the agent's dispatcher "
-                  "share a core or sit close on the host, about twice that when each record's cache line has "
-                  "to cross between distant cores (benchmarks/tools/analysis.md, \"What the slow mode is\"). "
-                  "The figures above are one fork of each; these are three more pairs, no agent then the "
-                  "agent (userfaultfd), in turn:\n")
+        md.append("**4 KiB on the host, more forks in turn.** With the agent, the 4 KiB cost swings between two "
+                  "levels, from one JVM to the next and from one iteration to the next within one: low when the "
+                  "allocating thread and the agent's dispatcher share a core or sit close on the host, about "
+                  "twice that when each record's cache line has to cross between distant cores "
+                  "(benchmarks/tools/analysis.md, \"What the slow mode is\"). The figures above are one fork "
+                  "of each; these are three more pairs, no agent then the agent (userfaultfd), in turn:\n")
         trows = []
         for i, n0, wa in turns:
             r = score(wa, "AllocateDirectBenchmark.allocateRelease", size=4096)

@@ -13,18 +13,23 @@ package io.ummu.agent;
 final class AddressMap<V> {
     private static final int MIN_CAPACITY = 16;
     /**
-     * A map larger than this goes back to {@link #MIN_CAPACITY} when it
-     * becomes empty through removal, or through a drain that found it mostly
-     * empty: a burst (thousands of buffers allocated in one batch) must not
-     * leave the dispatcher holding the arrays, nor walking them in every
-     * later round's drain.
+     * A map larger than this goes back to {@link #MIN_CAPACITY} after
+     * {@link #SPARSE_DRAINS} drains in a row that each found it less than an
+     * eighth full: a burst (thousands of buffers allocated in one batch) must
+     * not leave the dispatcher holding the arrays, nor walking them in every
+     * later round's drain; and a map whose use swings between rounds is not
+     * shrunk and grown again every time. Removal never shrinks (the
+     * dispatcher's fresh map empties by removal within a round).
      */
     static final int SHRINK_ABOVE = 1024;
+    static final int SPARSE_DRAINS = 8;
 
     private long[] keys;
     private Object[] values;
     private int mask;
     private int size;
+    /** Drains in a row that found the map less than an eighth full. */
+    private int sparseDrains;
 
     AddressMap() {
         allocate(MIN_CAPACITY);
@@ -118,15 +123,14 @@ final class AddressMap<V> {
         }
         k[gap] = 0;
         values[gap] = null;
-        if (--size == 0 && k.length > SHRINK_ABOVE) {
-            allocate(MIN_CAPACITY);
-        }
+        size--;
         return old;
     }
 
     /**
      * Hands every value to {@code sink} and empties the map, keeping its
-     * capacity unless it held less than an eighth of it (see {@link #SHRINK_ABOVE}).
+     * capacity unless it was mostly empty in this and the drains before (see
+     * {@link #SHRINK_ABOVE}).
      */
     @SuppressWarnings("unchecked")
     void drain(java.util.function.Consumer<? super V> sink) {
@@ -144,7 +148,10 @@ final class AddressMap<V> {
                 sink.accept(v);
             }
         }
-        if (size == 0 && k.length > SHRINK_ABOVE && held < k.length >>> 3) {
+        if (held >= k.length >>> 3) {
+            sparseDrains = 0;
+        } else if (size == 0 && k.length > SHRINK_ABOVE && ++sparseDrains >= SPARSE_DRAINS) {
+            sparseDrains = 0;
             allocate(MIN_CAPACITY);
         }
     }

@@ -485,6 +485,13 @@ final class Tracker extends UmmuHooks {
                 for (Invalidation inv : kernel) { // (4)
                     classify(inv);
                 }
+                for (Entry e : supersededPrevious) { // after (4): see superseded()
+                    superseded(e);
+                }
+                supersededPrevious.clear();
+                List<Entry> sp = supersededPrevious;
+                supersededPrevious = supersededNow;
+                supersededNow = sp;
                 for (Object o : endsPrevious) { // (5)
                     finish(o);
                 }
@@ -554,6 +561,8 @@ final class Tracker extends UmmuHooks {
         releasing.drain(e -> { });
         releasingOnly = null;
         young.clear();
+        supersededNow.clear();
+        supersededPrevious.clear();
         // Last, so that a flush that returns sees all of the above.
         java.util.function.Consumer<Object> releaseFlush = r -> {
             if (r instanceof CountDownLatch) {
@@ -700,22 +709,37 @@ final class Tracker extends UmmuHooks {
      * (still in {@link #fresh} or {@link #freshLatest}) join the registry, to be watched by the next
      * round if they are still live then; those already releasing never do.
      */
+    /** Buffers superseded this round and the previous one: see {@link #superseded}. */
+    private List<Entry> supersededNow = new ArrayList<>();
+    private List<Entry> supersededPrevious = new ArrayList<>();
+
     private final java.util.function.Consumer<Entry> publish = e -> {
         Entry old = live.put(e.address, e);
         if (old != null) {
-            superseded(old);
+            supersededNow.add(old);
+            if (old.watch != null) {
+                endsNeedDrain = true;
+            }
         }
         young.add(e);
     };
 
     /**
-     * A buffer of an earlier round whose release was never seen (a hook that
-     * failed, a free that bypassed the JDK's), found at the address of a new
-     * allocation: its memory was freed, or the address could not have been
-     * handed out again. It leaves the registry like a release, without an
-     * event (the release itself was not seen), and above all its watch goes:
-     * left on, the kernel would report the new buffer's unmap against it, a
-     * buffer still "live", as DANGLING.
+     * A buffer of an earlier round whose release was never seen (native code
+     * unmapped it, a hook failed), found at the address of a new allocation
+     * published this round: its memory went, or the address could not have
+     * been handed out again. It leaves the registry without an event (its
+     * release was not seen) and its watch is closed: left on, the kernel
+     * would report the new buffer's unmap against it, a buffer still "live",
+     * as DANGLING. Not at once, though: the unmap that took its memory may
+     * still be on its way, and closing a watch drops what is pending on it.
+     * That unmap happened before the new allocation returned, so the forced
+     * kernel read at the start of the next round (endsNeedDrain) has it;
+     * the buffer stays live and watched until that round has classified it
+     * (a DANGLING, as it should be), then goes here. Meanwhile, with a
+     * backend that watches addresses rather than mappings (ummunotify), an
+     * unmap of the new buffer within that one round would also be reported
+     * against the old one.
      */
     private void superseded(Entry e) {
         unwatch(e);
