@@ -436,13 +436,7 @@ class TrackerQueueTest {
      */
     @Test
     void aBufferSupersededInALaterRoundLosesItsWatch() throws Exception {
-        MemoryNotifier n;
-        try {
-            n = MemoryNotifier.open();
-        } catch (MemoryNotifierException e) {
-            Assumptions.abort("no kernel backend opens here: " + e.getMessage());
-            return;
-        }
+        MemoryNotifier n = openKernelOrSkip();
         ByteBuffer b = ByteBuffer.allocateDirect(1 << 20);
         long x;
         try (Watch probe = n.watch(b)) {
@@ -484,13 +478,7 @@ class TrackerQueueTest {
      */
     @Test
     void aBufferUnmappedBehindTheJdksBackStillGetsItsDanglingWhenItsAddressIsReused() throws Exception {
-        MemoryNotifier n;
-        try {
-            n = MemoryNotifier.open();
-        } catch (MemoryNotifierException e) {
-            Assumptions.abort("no kernel backend opens here: " + e.getMessage());
-            return;
-        }
+        MemoryNotifier n = openKernelOrSkip();
         KernelSource.Notifier source = new KernelSource.Notifier(n, null);
         Tracker t = new Tracker(Options.parse("", Map.of(), new Properties()), source);
         java.util.Set<Long> dangling = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -531,6 +519,15 @@ class TrackerQueueTest {
             t.stop();
             source.close();
             java.nio.file.Files.deleteIfExists(file);
+        }
+    }
+
+    /** The best kernel backend that opens here; the test is skipped, with the reason, where none does. */
+    private static MemoryNotifier openKernelOrSkip() {
+        try {
+            return MemoryNotifier.open();
+        } catch (MemoryNotifierException e) {
+            return Assumptions.abort("no kernel backend opens here: " + e.getMessage());
         }
     }
 
