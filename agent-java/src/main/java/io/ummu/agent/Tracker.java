@@ -704,15 +704,17 @@ final class Tracker extends UmmuHooks {
         }
     }
 
-    /**
-     * End of step (3): the buffers allocated in this batch and still live
-     * (still in {@link #fresh} or {@link #freshLatest}) join the registry, to be watched by the next
-     * round if they are still live then; those already releasing never do.
-     */
     /** Buffers superseded this round and the previous one: see {@link #superseded}. */
     private List<Entry> supersededNow = new ArrayList<>();
     private List<Entry> supersededPrevious = new ArrayList<>();
 
+    /**
+     * End of step (3): the buffers allocated in this batch and still live
+     * (still in {@link #fresh} or {@link #freshLatest}) join the registry, to be watched by the next
+     * round if they are still live then; those already releasing never do.
+     * A buffer an allocation supersedes here waits a round before it goes
+     * ({@link #superseded}).
+     */
     private final java.util.function.Consumer<Entry> publish = e -> {
         Entry old = live.put(e.address, e);
         if (old != null) {
