@@ -172,6 +172,11 @@ def main():
         ("vm", "ummunotify", "agent, ummunotify"),
     ]
     alloc = {(w, c): jmh(f"{w}-alloc-{c}.json") for w, c, _ in alloc_cfgs}
+    # Full runs add pairs of 4 KiB forks on the host, no agent then the agent, in turn:
+    # (pair, result without the agent, result with it).
+    turns = [(i, score(jmh(f"host-alloc4k-none-{i}.json"), "AllocateDirectBenchmark.allocateRelease", size=4096),
+              score(jmh(f"host-alloc4k-userfaultfd-{i}.json"), "AllocateDirectBenchmark.allocateRelease", size=4096))
+             for i in (1, 2, 3) if os.path.exists(path(f"host-alloc4k-userfaultfd-{i}.json"))]
     kb = ubench()
     lats = {}
     for where, b, f in (("host", "userfaultfd", "host-latency-userfaultfd.csv"),
@@ -413,12 +418,7 @@ def main():
               "one. Kernel and latency figures are medians/percentiles of single operations.\n")
     md.append(table(["what", "target", "measured", "ratio (wall)", "ratio (CPU)", "verdict"], rows))
     md.append("")
-    turn_ratios = []
-    for i in (1, 2, 3):
-        if os.path.exists(path(f"host-alloc4k-userfaultfd-{i}.json")):
-            r = score(jmh(f"host-alloc4k-userfaultfd-{i}.json"), "AllocateDirectBenchmark.allocateRelease", size=4096)
-            r0 = score(jmh(f"host-alloc4k-none-{i}.json"), "AllocateDirectBenchmark.allocateRelease", size=4096)
-            turn_ratios.append(r[3].get("cpu.worker", NAN) / r0[3].get("cpu.worker", NAN))
+    turn_ratios = [r[3].get("cpu.worker", NAN) / r0[3].get("cpu.worker", NAN) for _, r0, r in turns]
     if turn_ratios:
         md.append("The 4 KiB host figure above is one fork; three more pairs of forks, in turn, gave "
                   + ", ".join(f"{x:.2f}×" for x in turn_ratios)
@@ -500,8 +500,6 @@ def main():
     md.append(table(["where", "configuration", "size", "wall / op", "÷ no agent", "thread CPU / op", "÷ no agent",
                      "process CPU / op", "÷ no agent"], arows))
     md.append("")
-    turns = [(i, jmh(f"host-alloc4k-none-{i}.json"), jmh(f"host-alloc4k-userfaultfd-{i}.json"))
-             for i in (1, 2, 3) if os.path.exists(path(f"host-alloc4k-userfaultfd-{i}.json"))]
     if turns:
         md.append("**4 KiB on the host, more forks in turn.** With the agent, the 4 KiB cost swings between two "
                   "levels, from one JVM to the next and from one iteration to the next within one: low when the "
@@ -510,9 +508,7 @@ def main():
                   "(benchmarks/tools/analysis.md, \"What the slow mode is\"). The figures above are one fork "
                   "of each; these are three more pairs, no agent then the agent (userfaultfd), in turn:\n")
         trows = []
-        for i, n0, wa in turns:
-            r = score(wa, "AllocateDirectBenchmark.allocateRelease", size=4096)
-            r0 = score(n0, "AllocateDirectBenchmark.allocateRelease", size=4096)
+        for i, r0, r in turns:
             wk, wk0 = r[3].get("cpu.worker", NAN), r0[3].get("cpu.worker", NAN)
             pc, pc0 = r[3].get("cpu.process", NAN), r0[3].get("cpu.process", NAN)
             trows.append([str(i), fmt_ns(wk0), fmt_ns(wk), f"{wk / wk0:.2f}×", fmt_ns(pc0), fmt_ns(pc),
